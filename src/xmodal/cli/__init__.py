@@ -1,0 +1,1 @@
+"""Command-line interface: ``xmodal <verb> ...``; one module per verb, each with ``register(subparsers)``."""

@@ -1,0 +1,9 @@
+"""``xmodal pretrain ...``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    sub.add_parser("pretrain", help="pretrain")

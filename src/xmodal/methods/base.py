@@ -1,0 +1,202 @@
+"""The shared LightningModule under every method.
+
+A method implements :meth:`BaseMethod.compute_losses` and returns named loss terms; the base weights and sums
+them, logs each term, owns the optimizer (no decay on norms/biases/tokens/positional embeddings), the per-step
+warm-up + cosine learning rate, EMA (student, teacher) pairs with a cosine momentum schedule, and the report of
+skipped samples (a corrupt file is counted and reported each epoch, never silently dropped).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import lightning.pytorch as L
+import torch
+from torch import nn
+
+from xmodal.config import ConfigError
+
+
+@dataclass
+class OptimConfig:
+    """Optimizer and schedule. ``lr`` is the base LR for a global batch of ``ref_batch`` clips.
+
+    The applied peak LR is ``lr · scale(global_batch / ref_batch)`` with ``scale`` linear (MAE/XKD practice),
+    sqrt, or none; the global batch counts every process on every node and gradient accumulation.
+    """
+
+    optimizer: Literal["adamw", "sgd"] = "adamw"
+    lr: float = 1e-3
+    lr_scaling: Literal["linear", "sqrt", "none"] = "none"
+    ref_batch: int = 256
+    weight_decay: float = 0.05
+    betas: tuple[float, float] = (0.9, 0.999)
+    momentum: float = 0.9
+    warmup_epochs: float = 0.0
+    min_lr: float = 0.0
+    grad_clip: float | None = None
+
+    def validate(self) -> None:
+        if self.lr <= 0:
+            raise ConfigError("lr: must be positive")
+        if self.ref_batch <= 0:
+            raise ConfigError("ref_batch: must be positive")
+        if self.warmup_epochs < 0:
+            raise ConfigError("warmup_epochs: must be >= 0")
+
+
+def scaled_lr(cfg: OptimConfig, global_batch: int) -> float:
+    ratio = global_batch / cfg.ref_batch
+    factor = {"linear": ratio, "sqrt": math.sqrt(ratio), "none": 1.0}[cfg.lr_scaling]
+    return cfg.lr * factor
+
+
+def warmup_cosine(step: int, total: int, warmup: int, peak: float, floor: float) -> float:
+    """Linear warm-up from 0 to ``peak`` over ``warmup`` steps, then cosine decay to ``floor`` at ``total``."""
+    if warmup > 0 and step < warmup:
+        return peak * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return floor + 0.5 * (peak - floor) * (1.0 + math.cos(math.pi * progress))
+
+
+def cosine_momentum(step: int, total: int, base: float, final: float) -> float:
+    """EMA momentum rising from ``base`` to ``final`` along a half cosine (XKD Eq. 13, DINO)."""
+    progress = min(1.0, step / max(1, total))
+    return final - (final - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
+
+
+def no_decay_names(model: nn.Module) -> set[str]:
+    """Names of parameters exempt from weight decay: 1-d tensors (norms, biases) and tokens/pos-embeds."""
+    explicit: set[str] = set()
+    for prefix, module in model.named_modules():
+        hook = getattr(module, "no_weight_decay", None)
+        if callable(hook):
+            explicit |= {f"{prefix}.{n}" if prefix else n for n in hook()}
+    names = set()
+    for name, param in model.named_parameters():
+        if param.ndim <= 1 or name in explicit or name.endswith(("cls_token", "pos_embed", "mask_token")):
+            names.add(name)
+    return names
+
+
+class EMAPair:
+    """A (student, teacher) pair; the teacher follows the student: θ_t ← m·θ_t + (1−m)·θ_s (XKD Eq. 13)."""
+
+    def __init__(self, student: nn.Module, teacher: nn.Module, base: float, final: float) -> None:
+        self.student, self.teacher, self.base, self.final = student, teacher, base, final
+        teacher.load_state_dict(student.state_dict())
+        for p in teacher.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, momentum: float) -> None:
+        s = [p.detach() for p in self.student.parameters()]
+        t = list(self.teacher.parameters())
+        torch._foreach_mul_(t, momentum)
+        torch._foreach_add_(t, s, alpha=1.0 - momentum)
+        for bt, bs in zip(self.teacher.buffers(), self.student.buffers(), strict=True):
+            bt.copy_(bs)
+
+
+class BaseMethod(L.LightningModule):
+    """Base of every xmodal method; subclasses implement :meth:`compute_losses`."""
+
+    def __init__(
+        self, optim: OptimConfig, loss_weights: dict[str, float] | None = None, normalize_weights: bool = False
+    ) -> None:
+        super().__init__()
+        self.optim_cfg = optim
+        self.loss_weights = dict(loss_weights or {})
+        self.normalize_weights = normalize_weights
+        self._ema_pairs: list[EMAPair] = []
+        self._skipped: list[tuple[str, str]] = []
+        self.skip_reports: list[str] = []
+
+    def compute_losses(self, batch: dict[str, Any], stage: str) -> dict[str, torch.Tensor]:
+        raise NotImplementedError(f"{type(self).__name__} must implement compute_losses")
+
+    def add_ema_pair(self, student: nn.Module, teacher: nn.Module, base: float = 0.996, final: float = 1.0) -> None:
+        self._ema_pairs.append(EMAPair(student, teacher, base, final))
+
+    def total_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Σ w_k·L_k, divided by Σ w_k when ``normalize_weights`` (XKD official code: (L_da+L_kd+5·L_rec)/7)."""
+        weights = {k: self.loss_weights.get(k, 1.0) for k in terms}
+        total = sum(weights[k] * v for k, v in terms.items())
+        if self.normalize_weights:
+            total = total / sum(weights.values())
+        return total  # type: ignore[return-value]
+
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        self._skipped.extend(batch.get("skipped", []))
+        if not any(k in batch for k in ("video", "audio", "x")):
+            return None
+        terms = self.compute_losses(batch, "train")
+        total = self.total_loss(terms)
+        bs = self._batch_size(batch)
+        for name, value in terms.items():
+            self.log(f"train/{name}", value.detach(), batch_size=bs, on_step=True, on_epoch=True)
+        self.log("train/loss", total.detach(), prog_bar=True, batch_size=bs, on_step=True, on_epoch=True)
+        self.log("lr", self.trainer.optimizers[0].param_groups[0]["lr"], on_step=True, on_epoch=False)
+        return total
+
+    @staticmethod
+    def _batch_size(batch: dict[str, Any]) -> int:
+        for key in ("index", "label", "y"):
+            value = batch.get(key)
+            if isinstance(value, torch.Tensor):
+                return int(value.shape[0])
+        return 1
+
+    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
+        if not self._ema_pairs:
+            return
+        total = max(1, int(self.trainer.estimated_stepping_batches))
+        for pair in self._ema_pairs:
+            m = cosine_momentum(self.global_step, total, pair.base, pair.final)
+            pair.update(m)
+        self.log("ema_momentum", m, on_step=True, on_epoch=False)
+
+    def on_train_epoch_end(self) -> None:
+        local = torch.tensor(float(len(self._skipped)), device=self.device)
+        self.log("data/skipped", local, reduce_fx="sum", sync_dist=True, on_epoch=True)
+        if self._skipped:
+            kinds: dict[str, int] = {}
+            for _, kind in self._skipped:
+                kinds[kind] = kinds.get(kind, 0) + 1
+            files = sorted({p for p, _ in self._skipped})
+            shown = ", ".join(files[:5]) + (" …" if len(files) > 5 else "")
+            msg = f"epoch {self.current_epoch}: skipped {len(self._skipped)} samples {kinds}: {shown}"
+            self.skip_reports.append(msg)
+            self.print(f"[xmodal] {msg}")
+        self._skipped = []
+
+    def configure_optimizers(self) -> Any:
+        cfg = self.optim_cfg
+        exempt = no_decay_names(self)
+        decay = [p for n, p in self.named_parameters() if p.requires_grad and n not in exempt]
+        plain = [p for n, p in self.named_parameters() if p.requires_grad and n in exempt]
+        groups = [
+            {"params": decay, "weight_decay": cfg.weight_decay},
+            {"params": plain, "weight_decay": 0.0},
+        ]
+        trainer = self.trainer
+        per_device = getattr(trainer, "xmodal_batch_size", None) or 1
+        global_batch = per_device * trainer.world_size * trainer.accumulate_grad_batches
+        peak = scaled_lr(cfg, global_batch)
+        if cfg.optimizer == "adamw":
+            opt: torch.optim.Optimizer = torch.optim.AdamW(groups, lr=peak, betas=cfg.betas)
+        else:
+            opt = torch.optim.SGD(groups, lr=peak, momentum=cfg.momentum)
+        total = max(1, int(trainer.estimated_stepping_batches))
+        steps_per_epoch = max(1, total // max(1, trainer.max_epochs or 1))
+        warmup = int(cfg.warmup_epochs * steps_per_epoch)
+        floor = cfg.min_lr
+
+        def factor(step: int) -> float:
+            return warmup_cosine(step, total, warmup, peak, floor) / peak
+
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
+        self.peak_lr = peak
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}

@@ -1,0 +1,129 @@
+"""Builds the Lightning ``Trainer`` every method runs under, and runs a fit with auto-resume.
+
+The engine is Lightning's (DDP/FSDP across GPUs and nodes, bf16, progress bars, loggers); xmodal adds atomic
+checkpoints, safe loading (``weights_only=True``), the resolved config and code version saved next to and
+inside every checkpoint, and resume from ``<out>/checkpoints/last.ckpt`` when it exists.
+"""
+
+from __future__ import annotations
+
+import signal
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import lightning.pytorch as L
+import yaml
+from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, RichProgressBar, TQDMProgressBar
+from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+from lightning.pytorch.plugins.environments import SLURMEnvironment
+
+from xmodal.config import ConfigError, code_version, config_hash, to_dict
+from xmodal.methods.checkpoint import AtomicCheckpointIO
+
+
+@dataclass
+class TrainerConfig:
+    """Engine settings; ``devices``/``num_nodes`` map to Lightning (torchrun and SLURM set the rest)."""
+
+    max_epochs: int = 10
+    max_steps: int = -1
+    batch_size: int = 32
+    num_workers: int = 2
+    accelerator: str = "auto"
+    devices: int | str = "auto"
+    num_nodes: int = 1
+    strategy: Literal["auto", "ddp", "ddp_find_unused_parameters_true", "fsdp"] = "auto"
+    precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
+    accumulate_grad_batches: int = 1
+    checkpoint_every_n_steps: int = 200
+    log_every_n_steps: int = 10
+    seed: int = 0
+    progress: Literal["rich", "tqdm", "none"] = "rich"
+    resume: bool = True
+
+    def validate(self) -> None:
+        if self.batch_size <= 0:
+            raise ConfigError("batch_size: must be positive")
+        if self.max_epochs <= 0 and self.max_steps <= 0:
+            raise ConfigError("max_epochs: set max_epochs or max_steps")
+
+
+class SaveRunInfo(Callback):
+    """Writes ``config.yaml`` beside the checkpoints and stores config + code version inside each checkpoint."""
+
+    def __init__(self, out_dir: Path, config: Any) -> None:
+        self.out_dir = out_dir
+        self.info = {"config": to_dict(config), "config_hash": config_hash(config), "code_version": code_version()}
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.is_global_zero:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            (self.out_dir / "config.yaml").write_text(yaml.safe_dump(self.info, sort_keys=False))
+
+    def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
+        checkpoint["xmodal"] = self.info
+
+
+def find_resume_checkpoint(out_dir: Path) -> Path | None:
+    last = out_dir / "checkpoints" / "last.ckpt"
+    return last if last.is_file() else None
+
+
+def build_trainer(
+    cfg: TrainerConfig, out_dir: str | Path, run_config: Any, callbacks: list[Callback] | None = None
+) -> L.Trainer:
+    out = Path(out_dir)
+    ckpt = ModelCheckpoint(
+        dirpath=out / "checkpoints",
+        filename="step{step:07d}",
+        auto_insert_metric_name=False,
+        every_n_train_steps=cfg.checkpoint_every_n_steps,
+        save_last=True,
+        save_top_k=1,
+        save_on_train_epoch_end=True,
+    )
+    progress: list[Callback] = {
+        "rich": [RichProgressBar(leave=True)],
+        "tqdm": [TQDMProgressBar()],
+        "none": [],
+    }[cfg.progress]
+    plugins: list[Any] = [AtomicCheckpointIO()]
+    if SLURMEnvironment.detect():
+        plugins.append(SLURMEnvironment(requeue_signal=signal.SIGUSR1))
+    trainer = L.Trainer(
+        default_root_dir=str(out),
+        max_epochs=cfg.max_epochs,
+        max_steps=cfg.max_steps,
+        accelerator=cfg.accelerator,
+        devices=cfg.devices,
+        num_nodes=cfg.num_nodes,
+        strategy=cfg.strategy,
+        precision=cfg.precision,
+        accumulate_grad_batches=cfg.accumulate_grad_batches,
+        log_every_n_steps=cfg.log_every_n_steps,
+        logger=[TensorBoardLogger(str(out), name="tb", version=""), CSVLogger(str(out), name="csv", version="")],
+        callbacks=[ckpt, LearningRateMonitor("step"), SaveRunInfo(out, run_config), *progress, *(callbacks or [])],
+        plugins=plugins,
+        enable_progress_bar=cfg.progress != "none",
+        use_distributed_sampler=True,
+        num_sanity_val_steps=0,
+    )
+    trainer.xmodal_batch_size = cfg.batch_size  # read by BaseMethod for global-batch LR scaling
+    return trainer
+
+
+def fit(
+    trainer: L.Trainer,
+    module: L.LightningModule,
+    train_loader: Any,
+    out_dir: str | Path,
+    val_loader: Any = None,
+    resume: bool = True,
+) -> Path | None:
+    """Fit with auto-resume from ``last.ckpt``; returns the checkpoint resumed from (or None)."""
+    ckpt = find_resume_checkpoint(Path(out_dir)) if resume else None
+    trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
+    return ckpt
+
+

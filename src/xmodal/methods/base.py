@@ -82,21 +82,44 @@ def no_decay_names(model: nn.Module) -> set[str]:
 
 
 class EMAPair:
-    """A (student, teacher) pair; the teacher follows the student: θ_t ← m·θ_t + (1−m)·θ_s (XKD Eq. 13)."""
+    """A (student, teacher) pair; the teacher follows the student: θ_t ← m·θ_t + (1−m)·θ_s (XKD Eq. 13).
+
+    Parameters are matched by name, so a student whose modules are shared (XKD-MAS: one trunk for audio and
+    video) can feed a teacher whose copies are not; each teacher tensor is updated exactly once per step.
+    """
 
     def __init__(self, student: nn.Module, teacher: nn.Module, base: float, final: float) -> None:
-        self.student, self.teacher, self.base, self.final = student, teacher, base, final
-        teacher.load_state_dict(student.state_dict())
-        for p in teacher.parameters():
-            p.requires_grad_(False)
+        self.base, self.final = base, final
+        self.student, self.teacher = student, teacher
+        with torch.no_grad():
+            for tp, sp in zip(*self._resolve()[:2], strict=True):
+                tp.copy_(sp)
+                tp.requires_grad_(False)
+
+    def _resolve(self) -> tuple[list[torch.Tensor], list[torch.Tensor], list[tuple[torch.Tensor, torch.Tensor]]]:
+        """Match tensors by name (re-done after device moves, which may replace parameter objects)."""
+        src = dict(self.student.named_parameters(remove_duplicate=False))
+        src_buf = dict(self.student.named_buffers(remove_duplicate=False))
+        seen: set[int] = set()
+        t_list: list[torch.Tensor] = []
+        s_list: list[torch.Tensor] = []
+        for name, tp in self.teacher.named_parameters(remove_duplicate=False):
+            if id(tp) in seen:
+                continue
+            seen.add(id(tp))
+            if name not in src:
+                raise KeyError(f"teacher parameter {name!r} has no student counterpart")
+            t_list.append(tp)
+            s_list.append(src[name])
+        bufs = [(tb, src_buf[n]) for n, tb in self.teacher.named_buffers(remove_duplicate=False) if n in src_buf]
+        return t_list, s_list, bufs
 
     @torch.no_grad()
     def update(self, momentum: float) -> None:
-        s = [p.detach() for p in self.student.parameters()]
-        t = list(self.teacher.parameters())
-        torch._foreach_mul_(t, momentum)
-        torch._foreach_add_(t, s, alpha=1.0 - momentum)
-        for bt, bs in zip(self.teacher.buffers(), self.student.buffers(), strict=True):
+        t_list, s_list, bufs = self._resolve()
+        torch._foreach_mul_(t_list, momentum)
+        torch._foreach_add_(t_list, [p.detach() for p in s_list], alpha=1.0 - momentum)
+        for bt, bs in bufs:
             bt.copy_(bs)
 
 
@@ -171,6 +194,12 @@ class BaseMethod(L.LightningModule):
             self.skip_reports.append(msg)
             self.print(f"[xmodal] {msg}")
         self._skipped = []
+
+    def configure_gradient_clipping(
+        self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
+    ) -> None:
+        if self.optim_cfg.grad_clip:
+            self.clip_gradients(optimizer, gradient_clip_val=self.optim_cfg.grad_clip, gradient_clip_algorithm="norm")
 
     def configure_optimizers(self) -> Any:
         cfg = self.optim_cfg

@@ -1,11 +1,235 @@
-"""``xmodal eval ...``."""
+"""``xmodal eval {svm,linear,knn,fusion,retrieval,finetune}``: evaluation protocols with a protocol card.
+
+Frozen-feature verbs read precomputed ``.npz``/``.safetensors`` files (``features``, ``labels``, ``ids``, ``split``
+[, ``fold``]); several files are several splits (UCF101/HMDB51 splits 1–3) and are averaged. Every verb writes
+``{"protocol", "metric", "mean", "std", "per_split", "runtime_s"}`` with ``--json``. Heavy imports stay inside.
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
+from typing import Any
 
-from xmodal.cli._common import add_group
+from xmodal.cli._common import add_group, write_json
+
+
+def _common(p: argparse.ArgumentParser, features: bool = True) -> None:
+    if features:
+        p.add_argument("--features", nargs="+", required=True, metavar="FILE",
+                       help="precomputed features, one file per split")
+    p.add_argument("--json", metavar="OUT", help="write the result + protocol card as JSON")
+    p.add_argument("--png", metavar="DIR", help="write a PCA scatter and a confusion matrix (first split)")
+    p.add_argument("--dataset", default="", help="dataset name recorded in the card")
+    p.add_argument("--split-files", nargs="*", default=[], help="official split files recorded in the card")
+    p.add_argument("--checkpoint", default="", help="backbone file the features came from (sha256 in the card)")
+    p.add_argument("--modality", default="video", choices=["video", "audio", "audio+video"])
+    p.add_argument("--pooling", default="mean of patch tokens", help="how the producer pooled tokens (card)")
+    p.add_argument("--cls", action="store_true", help="features include the CLS token (card)")
+    p.add_argument("--train-clips", type=int, default=1, help="clips averaged per training video (card)")
+    p.add_argument("--test-clips", type=int, default=1, help="clips averaged per test video (card)")
+    p.add_argument("--device", default="cpu")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    add_group(sub, "eval", "eval")
+    inner = add_group(sub, "eval", "evaluation protocols: SVM, linear probe, k-NN, fusion, retrieval, fine-tuning")
+    p = inner.add_parser("svm", help="linear SVM, C chosen on val or by CV on train (never on test)")
+    _common(p)
+    p.add_argument("--costs", nargs="+", type=float, default=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    p.add_argument("--selection", choices=["auto", "val", "cv"], default="auto")
+    p.add_argument("--cv-folds", type=int, default=5)
+    p.add_argument("--folds", action="store_true", help="leave-one-fold-out over the file's 'fold' array (ESC-50)")
+    p.add_argument("--backend", choices=["torch", "sklearn"], default="torch")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=run_svm)
+    p = inner.add_parser("linear", help="linear (FC) probe on frozen features")
+    _common(p)
+    p.add_argument("--preset", choices=["fsd50k", "kinetics400"], help="xkd §A.5 settings")
+    for name, typ in (("epochs", int), ("batch-size", int), ("lr", float), ("weight-decay", float),
+                      ("dropout", float)):
+        p.add_argument(f"--{name}", type=typ)
+    p.add_argument("--schedule", choices=["cosine", "fixed"])
+    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+    p.set_defaults(func=run_linear)
+    p = inner.add_parser("knn", help="weighted k-NN (cosine, T=0.07)")
+    _common(p)
+    p.add_argument("--k", nargs="+", type=int, default=[20, 200])
+    p.add_argument("--temperature", type=float, default=0.07)
+    p.set_defaults(func=run_knn)
+    for verb, fn, text in (("fusion", run_fusion, "late fusion: [l2(audio) | l2(video)] then SVM"),
+                           ("retrieval", run_retrieval, "Recall@K audio->video and video->audio")):
+        p = inner.add_parser(verb, help=text)
+        _common(p, features=False)
+        p.add_argument("--audio", nargs="+", required=True, metavar="FILE", help="audio features, one per split")
+        p.add_argument("--video", nargs="+", required=True, metavar="FILE", help="video features, one per split")
+        p.add_argument("--seed", type=int, default=0)
+        p.set_defaults(func=fn)
+    inner.choices["retrieval"].add_argument("--k", nargs="+", type=int, default=[1, 5, 10])
+    inner.choices["retrieval"].add_argument("--split", default="test")
+    inner.choices["fusion"].add_argument("--costs", nargs="+", type=float, default=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    p = inner.add_parser("finetune", help="show a fine-tuning preset (xkd Tables S6-S7, mavil Table 10)")
+    p.add_argument("--preset", required=True, help="preset name, or 'list'")
+    p.add_argument("--json", metavar="OUT")
+    p.set_defaults(func=run_finetune)
+
+
+def _card(args: argparse.Namespace, protocol: str, files: list[str], **kw: Any) -> Any:
+    from xmodal.eval.protocol import FeatureSpec, ProtocolCard, file_sha256
+
+    spec = FeatureSpec(source="precomputed: " + ", ".join(files), pooling=args.pooling, cls_token=args.cls,
+                       modality=args.modality, train_clips_per_video=args.train_clips,
+                       test_clips_per_video=args.test_clips)
+    ck = args.checkpoint
+    return ProtocolCard(protocol=protocol, features=spec, dataset=args.dataset, split_files=list(args.split_files),
+                        checkpoint=ck, checkpoint_sha256=file_sha256(ck) if ck else "", **kw)
+
+
+def _finish(args: argparse.Namespace, card: Any, metric: str, per_split: list[dict[str, Any]], start: float,
+            first: Any = None) -> int:
+    from xmodal.eval.protocol import result_payload
+
+    payload = result_payload(card, metric, per_split, time.perf_counter() - start)
+    print(f"{card.protocol}: {metric} = {payload['mean']:.4f} ± {payload['std']:.4f} over {len(per_split)} "
+          f"split(s) [{payload['runtime_s']:.1f}s]")
+    write_json(args.json, payload)
+    if args.png and first is not None:
+        _pictures(args.png, card.protocol, *first)
+    return 0
+
+
+def _pictures(out: str, name: str, data: Any, scores: Any) -> None:
+    from pathlib import Path
+
+    from xmodal.eval.plots import confusion_png, pca_scatter_png
+
+    test = data.by_split("test")
+    pca_scatter_png(test.features, test.labels, Path(out) / f"{name}_pca.png", title=f"{name}: test features")
+    if not test.multilabel:
+        confusion_png(test.labels, scores.argmax(1), data.num_classes, Path(out) / f"{name}_confusion.png")
+
+
+def _metric(data: Any) -> str:
+    return "mAP" if data.multilabel else "top1"
+
+
+def run_svm(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from xmodal.eval.features import FeatureSet, load_features
+    from xmodal.eval.svm import SVMConfig, svm_eval, svm_eval_folds
+
+    start = time.perf_counter()
+    cfg = SVMConfig(costs=tuple(args.costs), selection=args.selection, cv_folds=args.cv_folds, backend=args.backend,
+                    device=args.device, seed=args.seed)
+    per_split: list[dict[str, Any]] = []
+    first = None
+    for path in args.features:
+        data = load_features(path)
+        results = svm_eval_folds(data, cfg) if args.folds else [svm_eval(data, cfg)]
+        if first is None:
+            view = data
+            if args.folds:
+                test_rows = data.fold == np.unique(data.fold)[0]
+                view = FeatureSet(data.features, data.labels, data.ids, np.where(test_rows, "test", "train"))
+            first = (view, results[0]["predictions"])
+        per_split += [{"file": path, **r} for r in results]
+    rule = ("leave-one-fold-out over 'fold'; C by CV over the other folds" if args.folds else
+            "C maximizing val score (val split) else stratified k-fold CV on train; refit on train+val; test once")
+    card = _card(args, "svm", args.features, normalization="l2", grid={"C": list(cfg.costs)}, selection_rule=rule,
+                 seeds=[args.seed], hyperparameters={"loss": "squared_hinge", "multiclass": "one-vs-rest",
+                                                     "backend": cfg.backend, "cv_folds": cfg.cv_folds})
+    return _finish(args, card, _metric(data), per_split, start, first)
+
+
+def run_linear(args: argparse.Namespace) -> int:
+    from dataclasses import asdict, replace
+
+    from xmodal.eval.features import load_features
+    from xmodal.eval.linear_probe import ProbeConfig, preset, probe_eval
+
+    start = time.perf_counter()
+    cfg = preset(args.preset) if args.preset else ProbeConfig()
+    over = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "dropout", "schedule")}
+    cfg = replace(cfg, device=args.device, **{k: v for k, v in over.items() if v is not None})
+    per_split, first = [], None
+    for path in args.features:
+        data = load_features(path)
+        for seed in args.seeds:
+            r = probe_eval(data, cfg, seed)
+            first = first or (data, r["predictions"])
+            per_split.append({"file": path, **r})
+    card = _card(args, "linear", args.features, normalization=cfg.normalize, hyperparameters=asdict(cfg),
+                 selection_rule=f"fixed preset {args.preset or 'default'}; trained on train+val", seeds=args.seeds)
+    return _finish(args, card, _metric(data), per_split, start, first)
+
+
+def run_knn(args: argparse.Namespace) -> int:
+    from xmodal.eval.features import load_features
+    from xmodal.eval.knn import knn_eval
+
+    start = time.perf_counter()
+    per_split, first = [], None
+    for path in args.features:
+        data = load_features(path)
+        r = knn_eval(data, ks=args.k, temperature=args.temperature, device=args.device)
+        main = r["per_k"][str(args.k[0])]
+        first = first or (data, main["predictions"])
+        per_k = {k: {"value": v["value"], "metrics": v["metrics"]} for k, v in r["per_k"].items()}
+        per_split.append({"file": path, "value": main["value"], "per_k": per_k, "runtime_s": r["runtime_s"]})
+    card = _card(args, "knn", args.features, normalization="l2 (cosine)",
+                 hyperparameters={"k": args.k, "temperature": args.temperature, "vote": "sum of exp(s/T)"},
+                 selection_rule=f"none; 'mean' reports k={args.k[0]}, per_k lists all")
+    return _finish(args, card, _metric(data), per_split, start, first)
+
+
+def _pairs(args: argparse.Namespace) -> list[tuple[str, Any, Any]]:
+    from xmodal.eval.features import load_features
+
+    if len(args.audio) != len(args.video):
+        raise SystemExit("xmodal eval: --audio and --video need the same number of files")
+    return [(f"{a}+{v}", load_features(a), load_features(v)) for a, v in zip(args.audio, args.video, strict=True)]
+
+
+def run_fusion(args: argparse.Namespace) -> int:
+    from xmodal.eval.fusion import fuse
+    from xmodal.eval.svm import SVMConfig, svm_eval
+
+    start = time.perf_counter()
+    cfg = SVMConfig(costs=tuple(args.costs), device=args.device, seed=args.seed)
+    per_split, first = [], None
+    for name, audio, video in _pairs(args):
+        data = fuse(audio, video)
+        r = svm_eval(data, cfg)
+        first = first or (data, r["predictions"])
+        per_split.append({"file": name, **r})
+    card = _card(args, "fusion", [*args.audio, *args.video], normalization="l2 per modality, then concatenated",
+                 grid={"C": list(cfg.costs)}, selection_rule="C on val split else stratified CV on train",
+                 seeds=[args.seed])
+    return _finish(args, card, _metric(data), per_split, start, first)
+
+
+def run_retrieval(args: argparse.Namespace) -> int:
+    from xmodal.eval.retrieval import retrieval_eval
+
+    start = time.perf_counter()
+    per_split = []
+    for name, audio, video in _pairs(args):
+        r = retrieval_eval(audio, video, ks=args.k, split=args.split, device=args.device)
+        per_split.append({"file": name, "value": r["a2v"][f"R@{args.k[0]}"], **r})
+    card = _card(args, "retrieval", [*args.audio, *args.video], normalization="l2 (cosine)",
+                 hyperparameters={"k": args.k, "split": args.split}, selection_rule="none (zero-shot)")
+    return _finish(args, card, f"a2v R@{args.k[0]}", per_split, start)
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from xmodal.eval.finetune_config import PRESETS, finetune_preset
+
+    if args.preset == "list":
+        print("\n".join(f"{k}: {v.source}" for k, v in PRESETS.items()))
+        return 0
+    cfg = asdict(finetune_preset(args.preset))
+    print("\n".join(f"{k}: {v}" for k, v in cfg.items()))
+    write_json(args.json, {"preset": args.preset, **cfg})
+    return 0

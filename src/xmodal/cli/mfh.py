@@ -1,11 +1,213 @@
-"""``xmodal mfh ...``."""
+"""``xmodal mfh ...``: the Modality Focusing Hypothesis toolkit (mfh.md).
+
+``gaussian`` runs the MVD benchmark (Fig. 2, Fig. 3, Table 2), ``rank`` Algorithm 1, ``nullify`` the r sweep of
+modality-general/-specific/random teachers, ``diagnose`` the KD-efficacy diagnostic, ``bound`` Theorem 1.
+"""
 
 from __future__ import annotations
 
 import argparse
+import time
+from typing import Any
 
-from xmodal.cli._common import add_group
+from xmodal.cli._common import add_group, write_json
+
+
+def _pm(stat: dict[str, float]) -> str:
+    return f"{stat['mean']:.2f} ± {stat['std']:.2f}"
+
+
+def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    for c in columns:
+        table.add_column(c, justify="right")
+    for r in rows:
+        table.add_row(*r)
+    Console().print(table)
+
+
+def _linear_cfg(args: argparse.Namespace) -> Any:
+    from xmodal.analysis.mfh.linear import LinearTrainConfig
+
+    return LinearTrainConfig(epochs=args.epochs, lr=args.lr, kd_weights=(args.w_ce, args.w_kd),
+                             temperature=args.temperature, kl_reduction=args.kl_reduction)
+
+
+def _gaussian(args: argparse.Namespace) -> int:
+    from xmodal.analysis.mfh import gaussian
+    from xmodal.analysis.mfh.plot import plot_sweep
+
+    cfg, start = _linear_cfg(args), time.perf_counter()
+    if args.experiment == "table2":
+        rows = gaussian.table2_experiment(args.runs, args.seed, cfg, rows=args.table2_rows, delta=args.delta,
+                                          official_swap=args.official_swap)
+        keys = ["regular_teacher", "general_teacher", "no_kd", "regular_kd", "general_kd", "general_minus_regular_kd"]
+        _print_table("MFH Table 2 (accuracy %, mean ± std)",
+                     ["γ", "reg. T", "gen. T (γ=1)", "no KD", "reg. KD", "gen. KD", "gen.−reg. KD"],
+                     [[f"{r['gamma']:.2f}", *[_pm(r[k]) for k in keys]] for r in rows])
+    else:
+        x_key = "gamma" if args.experiment == "gamma" else "alpha"
+        rows = (gaussian.gamma_experiment(args.runs, args.seed, cfg) if args.experiment == "gamma"
+                else gaussian.alpha_experiment(args.runs, args.seed, cfg, args.alpha_d))
+        _print_table(f"MFH {'Fig. 2' if x_key == 'gamma' else 'Fig. 3'} (accuracy %, mean ± std)",
+                     ["γ", "α", "teacher", "no KD", "KD", "KD gain"],
+                     [[f"{r['gamma']:.2f}", f"{r['alpha']:.2f}", _pm(r["teacher"]), _pm(r["no_kd"]), _pm(r["kd"]),
+                       _pm(r["gain"])] for r in rows])
+        if args.png:
+            plot_sweep(rows, x_key, args.png, f"MVD Gaussian, {x_key} sweep ({args.runs} runs)")
+    seconds = time.perf_counter() - start
+    print(f"runtime: {seconds:.1f} s")
+    write_json(args.json, {"experiment": args.experiment, "runs": args.runs, "seed": args.seed,
+                           "config": vars(cfg), "seconds": seconds, "rows": rows})
+    return 0
+
+
+def _rank(args: argparse.Namespace) -> int:
+    import numpy as np
+    import torch
+
+    from xmodal.analysis.mfh.gaussian import sample_runs, table2_spec
+    from xmodal.analysis.mfh.ranking import RankConfig, rank_linear, recall_at_k
+
+    cfg = RankConfig(repeats=args.repeats, epochs=args.epochs, normalize=args.normalize)
+    start = time.perf_counter()
+    if args.features_a:
+        xa, xb = (torch.from_numpy(np.load(p)).float() for p in (args.features_a, args.features_b))
+        y = torch.from_numpy(np.load(args.labels)).long()
+        sal = rank_linear(xa, xb, y, int(y.max()) + 1, cfg, args.seed)
+        out: dict[str, Any] = {"salience": sal.tolist(), "order": np.argsort(-sal).tolist()}
+        print("most modality-general channels:", np.argsort(-sal)[:10].tolist())
+    else:
+        spec = table2_spec(args.specific, args.shared)
+        (xa, xb, y), = sample_runs(spec, (200,), args.runs, args.seed)
+        sal = [rank_linear(xa[r], xb[r], y[r], 2, cfg, args.seed + r) for r in range(args.runs)]
+        rec = [recall_at_k(s, spec.shared) for s in sal]
+        print(f"recall@{len(spec.shared)} of planted shared channels: {np.mean(rec):.3f} ± {np.std(rec):.3f}")
+        out = {"recall": rec, "salience": [s.tolist() for s in sal], "shared": list(spec.shared)}
+    out["seconds"] = time.perf_counter() - start
+    print(f"runtime: {out['seconds']:.1f} s")
+    write_json(args.json, out)
+    return 0
+
+
+def _nullify(args: argparse.Namespace) -> int:
+    from xmodal.analysis.mfh.ranking import RankConfig
+    from xmodal.analysis.mfh.teachers import r_sweep_gaussian
+
+    start = time.perf_counter()
+    rows = r_sweep_gaussian(args.runs, args.seed, tuple(args.ratios), args.specific, args.shared, args.mode,
+                            rank_cfg=RankConfig(repeats=args.repeats))
+    _print_table("Teachers by nullification (accuracy %, ρ = 0)", ["r", "kind", "teacher", "student", "shared kept"],
+                 [[f"{r['ratio']:.2f}", r["kind"], _pm(r["teacher"]), _pm(r["student"]), f"{r['shared_kept']:.2f}"]
+                  for r in rows])
+    seconds = time.perf_counter() - start
+    print(f"runtime: {seconds:.1f} s")
+    write_json(args.json, {"seconds": seconds, "rows": rows})
+    return 0
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from xmodal.analysis.mfh.diagnostic import diagnose, gaussian_diagnostic
+
+    start = time.perf_counter()
+    if args.features_a:
+        fa, fb, za, zb = (np.load(p) for p in (args.features_a, args.features_b, args.logits_a, args.logits_b))
+        d = diagnose(fa, fb, za, zb, args.threshold)
+        print(f"r_a = {d.r_a:.3f}, r_b = {d.r_b:.3f}, γ̂ = {d.gamma_hat:.3f} → crossmodal KD "
+              f"{'is predicted to help' if d.kd_predicted_to_help else 'is not predicted to help'}")
+        payload: dict[str, Any] = {"r_a": d.r_a, "r_b": d.r_b, "gamma_hat": d.gamma_hat,
+                                   "helps": d.kd_predicted_to_help}
+    else:
+        rows = gaussian_diagnostic(args.runs, args.seed, threshold=args.threshold)
+        _print_table("KD-efficacy diagnostic on the MVD Gaussian benchmark",
+                     ["setting", "true γ", "γ̂", "r_a", "r_b", "KD gain", "predicted", "actual"],
+                     [[r["setting"], f"{r['gamma']:.2f}", _pm(r["gamma_hat"]), f"{r['r_a']:.2f}", f"{r['r_b']:.2f}",
+                       _pm(r["kd_gain"]), "helps" if r["predicted_helps"] else "hurts",
+                       "helps" if r["helps"] else "hurts"] for r in rows])
+        payload = {"rows": rows}
+    payload["seconds"] = time.perf_counter() - start
+    print(f"runtime: {payload['seconds']:.1f} s")
+    write_json(args.json, payload)
+    return 0
+
+
+def _bound(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from xmodal.analysis.mfh.bound import plot_bound, theorem1_bound
+
+    gammas = np.linspace(0, 1, 11)
+    rows = {f"{eps:g}": theorem1_bound(gammas, eps, args.lam, args.n).tolist() for eps in args.eps}
+    _print_table(f"Theorem 1 bound (λ = {args.lam:g}, n = {args.n})", ["γ", *[f"ε={k}" for k in rows]],
+                 [[f"{g:.1f}", *[f"{rows[k][i]:.4f}" for k in rows]] for i, g in enumerate(gammas)])
+    if args.png:
+        plot_bound(args.png, tuple(args.eps), args.lam, args.n)
+    write_json(args.json, {"gamma": gammas.tolist(), "bound": rows, "lam": args.lam, "n": args.n})
+    return 0
+
+
+def _common(p: argparse.ArgumentParser, runs: int = 10) -> None:
+    p.add_argument("--runs", type=int, default=runs)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", default=None, help="write results as JSON")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    add_group(sub, "mfh", "mfh")
+    inner = add_group(sub, "mfh", "Modality Focusing Hypothesis toolkit (MVD benchmark, Algorithm 1, diagnostic)")
+    p = inner.add_parser("gaussian", help="MVD Gaussian benchmark: Fig. 2 (gamma), Fig. 3 (alpha), Table 2")
+    p.add_argument("--experiment", choices=["gamma", "alpha", "table2"], required=True)
+    _common(p)
+    p.add_argument("--png", default=None, help="save accuracy vs γ/α with ±1 std bands")
+    p.add_argument("--epochs", type=int, default=1000)
+    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--w-ce", type=float, default=1.0, help="CE weight (official code: 1)")
+    p.add_argument("--w-kd", type=float, default=1.0, help="KD weight (official code: 1)")
+    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--kl-reduction", choices=["mean", "batchmean"], default="mean",
+                   help="'mean' = official KLDivLoss() element-wise mean")
+    p.add_argument("--alpha-d", choices=["code", "text"], default="code", help="x* dimension in the α sweep")
+    p.add_argument("--table2-rows", choices=["s10", "d20"], default="s10")
+    p.add_argument("--delta", choices=["ones", "normal"], default="ones", help="Table 2 hyperplane δ")
+    p.add_argument("--official-swap", action="store_true", help="reproduce the official regular-KD argument swap")
+    p.set_defaults(func=_gaussian)
+
+    p = inner.add_parser("rank", help="Algorithm 1: modality-general decisive feature ranking")
+    _common(p, runs=5)
+    p.add_argument("--specific", type=int, default=10)
+    p.add_argument("--shared", type=int, default=10)
+    p.add_argument("--repeats", type=int, default=100, help="M permutations per channel")
+    p.add_argument("--epochs", type=int, default=1000)
+    p.add_argument("--normalize", choices=["max", "minmax"], default="max")
+    p.add_argument("--features-a", default=None, help=".npy (n, d1) features of modality a (teacher side)")
+    p.add_argument("--features-b", default=None, help=".npy (n, d2) features of modality b")
+    p.add_argument("--labels", default=None, help=".npy (n,) integer labels")
+    p.set_defaults(func=_rank)
+
+    p = inner.add_parser("nullify", help="modality-general/-specific/random teachers by nullification, r sweep")
+    _common(p)
+    p.add_argument("--ratios", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 0.9])
+    p.add_argument("--specific", type=int, default=10)
+    p.add_argument("--shared", type=int, default=10)
+    p.add_argument("--mode", choices=["mean", "zero"], default="mean")
+    p.add_argument("--repeats", type=int, default=20)
+    p.set_defaults(func=_nullify)
+
+    p = inner.add_parser("diagnose", help="KD-efficacy diagnostic (estimated vs true γ, predicted vs measured gain)")
+    _common(p)
+    p.add_argument("--threshold", type=float, default=0.075)
+    for name in ("features-a", "features-b", "logits-a", "logits-b"):
+        p.add_argument(f"--{name}", default=None, help=f".npy held-out paired {name.replace('-', ' ')}")
+    p.set_defaults(func=_diagnose)
+
+    p = inner.add_parser("bound", help="Theorem 1's bound versus γ")
+    p.add_argument("--eps", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0])
+    p.add_argument("--lam", type=float, default=1.0)
+    p.add_argument("--n", type=int, default=1)
+    p.add_argument("--png", default=None)
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=_bound)

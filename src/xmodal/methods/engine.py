@@ -36,6 +36,7 @@ class TrainerConfig:
     strategy: Literal["auto", "ddp", "ddp_find_unused_parameters_true", "fsdp"] = "auto"
     precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
     accumulate_grad_batches: int = 1
+    sync_batchnorm: bool = True
     checkpoint_every_n_steps: int = 200
     log_every_n_steps: int = 10
     seed: int = 0
@@ -101,6 +102,7 @@ def build_trainer(
         strategy=cfg.strategy,
         precision=cfg.precision,
         accumulate_grad_batches=cfg.accumulate_grad_batches,
+        sync_batchnorm=cfg.sync_batchnorm,
         log_every_n_steps=cfg.log_every_n_steps,
         logger=[TensorBoardLogger(str(out), name="tb", version=""), CSVLogger(str(out), name="csv", version="")],
         callbacks=[ckpt, LearningRateMonitor("step"), SaveRunInfo(out, run_config), *progress, *(callbacks or [])],

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from xmodal.config import ConfigError
+from xmodal.data.views import XKDViewsConfig
 from xmodal.methods.base import OptimConfig
 from xmodal.methods.engine import TrainerConfig
 
@@ -66,7 +67,9 @@ class XKDLossConfig:
     use_refine: bool = True
     refine_attention: Literal["mean", "softmax"] = "mean"
     refine_cls: bool = True
-    da_mode: Literal["both", "student", "teacher"] = "both"
+    refine_omega: Literal["paper", "sqrt"] = "paper"
+    da_mode: Literal["da", "da1", "da2", "student", "teacher"] = "da"
+    mmd_estimator: Literal["biased", "unbiased"] = "biased"
     mmd_bandwidths: list[float] | Literal["median"] = field(
         default_factory=lambda: [1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3]
     )
@@ -95,34 +98,25 @@ class XKDLossConfig:
 
 
 @dataclass
-class ViewsConfig:
-    """Clip geometry of the global/local views (xkd.md §4.1): paper values, smaller for CPU configs."""
-
-    clip_seconds: float = 4.0
-    fps: float = 8.0
-    video_size: int = 112
-    local_video_size: int = 96
-    local_seconds: float = 1.0
-    num_local: int = 2
-    sample_rate: int = 16000
-    mel_bins: int = 80
-    spec_frames: int = 448
-
-
-@dataclass
 class DataConfig:
-    """Where clips come from: a manifest CSV or a registered dataset name with its root folder."""
+    """Where clips come from (a manifest CSV or a registered dataset name with its root folder), how they are
+    decoded (``clip_seconds`` window, short side ``decode_size``) and the XKD views cut from them."""
 
     source: str = ""
     root: str | None = None
     split: str = "train"
-    views: ViewsConfig = field(default_factory=ViewsConfig)
+    clip_seconds: float = 4.0
+    decode_size: int = 128
+    views: XKDViewsConfig = field(default_factory=XKDViewsConfig)
     on_error: Literal["skip", "raise"] = "skip"
     short: Literal["loop", "pad", "error"] = "loop"
     missing_audio: Literal["error", "silence"] = "error"
     cache: bool = False
 
     def validate(self) -> None:
+        global_seconds = self.views.video_global.frames / self.views.fps
+        if global_seconds > self.clip_seconds + 1e-6:
+            raise ConfigError(f"views: global video view of {global_seconds}s > clip_seconds={self.clip_seconds}")
         if not self.source:
             raise ConfigError("source: set a manifest CSV path or a dataset name")
 

@@ -1,0 +1,131 @@
+"""Helpers shared by the dataset adapters: reading annotation files, checking arguments, counting missing media.
+
+Adapters only parse annotations and file names; they never decode media. A malformed annotation line is an error
+that names the file and the 1-based line number, so a user can fix the file instead of guessing.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+from xmodal.data.dataset import DatasetIndex, ManifestRow
+
+SPLITS: tuple[str, ...] = ("train", "val", "test")
+MEDIA_EXTENSIONS: frozenset[str] = frozenset(
+    {".mp4", ".mkv", ".webm", ".avi", ".flv", ".mov", ".wav", ".flac", ".ogg", ".mp3", ".m4a"}
+)
+
+
+def as_root(root: str | Path) -> Path:
+    """The dataset root as an absolute path (manifest rows carry absolute media paths)."""
+    return Path(root).expanduser().absolute()
+
+
+def annotation_error(path: str | Path, lineno: int, message: str) -> ValueError:
+    """The error every adapter raises for a bad annotation line: ``<file>:<line>: <what is wrong>``."""
+    return ValueError(f"{path}:{lineno}: {message}")
+
+
+def require_file(path: Path, what: str) -> Path:
+    """Fail early, naming the expected location, when an annotation file is absent."""
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} not found: expected {path}")
+    return path
+
+
+def first_existing(candidates: Sequence[Path], what: str) -> Path:
+    """The first candidate that is a file; the error lists every place that was looked at."""
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate
+    raise FileNotFoundError(f"{what} not found; looked for: " + ", ".join(str(c) for c in candidates))
+
+
+def text_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """``(line number, stripped line)`` for every non-blank line; tolerant of a UTF-8 BOM and CRLF endings
+    (UCF101's list files use CRLF, HMDB51's have trailing spaces)."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        for lineno, line in enumerate(handle, start=1):
+            stripped = line.strip()
+            if stripped:
+                yield lineno, stripped
+
+
+def csv_records(
+    path: Path, *, comment: str | None = None, skipinitialspace: bool = False
+) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` for every non-blank CSV record, skipping lines that start with ``comment``.
+
+    Quoted fields may contain commas (AudioSet MID lists, FSD50K label lists, VGGSound labels)."""
+    for lineno, line in text_lines(path):
+        if comment is not None and line.startswith(comment):
+            continue
+        try:
+            fields = next(csv.reader([line], skipinitialspace=skipinitialspace, strict=True))
+        except csv.Error as err:
+            raise annotation_error(path, lineno, f"unparseable CSV line ({err}): {line!r}") from err
+        yield lineno, [field.strip() for field in fields]
+
+
+def check_split(dataset: str, split: str | None, available: Sequence[str]) -> tuple[str, ...]:
+    """The splits to load: ``available`` for ``None``, else the one asked for, which must exist for the dataset."""
+    if split is None:
+        return tuple(available)
+    if split not in available:
+        raise ValueError(f"{dataset} has no split {split!r}; available: {', '.join(available)} (or None for all)")
+    return (split,)
+
+
+def check_fold(dataset: str, fold: int, n_folds: int) -> int:
+    """Validate ``fold`` (1-based). Datasets without folds accept only the default ``fold=1``."""
+    if not 1 <= fold <= n_folds:
+        if n_folds == 1:
+            raise ValueError(f"{dataset} has no folds/official splits to choose from; got fold={fold}")
+        raise ValueError(f"{dataset}: fold must be in 1..{n_folds}, got {fold}")
+    return fold
+
+
+def index_media(directory: Path) -> list[Path]:
+    """Every media file below ``directory`` (recursively, sorted for determinism); empty when it does not exist."""
+    if not directory.is_dir():
+        return []
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(directory):
+        dirnames.sort()
+        found.extend(Path(dirpath, name) for name in sorted(filenames) if Path(name).suffix.lower() in MEDIA_EXTENSIONS)
+    return found
+
+
+def actor_fold_split(actors: Iterable[int], fold: int, n_folds: int = 5) -> dict[int, str]:
+    """Speaker-independent split for corpora without an official one (CREMA-D, RAVDESS).
+
+    Actors sorted by id are dealt round-robin into ``n_folds`` folds; fold ``fold`` is the test set, the next
+    fold (cyclically) the validation set and the rest the training set, so no speaker appears in two splits."""
+    assignment: dict[int, str] = {}
+    test_fold = fold - 1
+    val_fold = fold % n_folds
+    for position, actor in enumerate(sorted(set(actors))):
+        which = position % n_folds
+        assignment[actor] = "test" if which == test_fold else "val" if which == val_fold else "train"
+    return assignment
+
+
+def build_index(
+    name: str,
+    rows: list[ManifestRow],
+    classes: list[str],
+    root: Path,
+    *,
+    check_files: bool,
+    multilabel: bool = False,
+    meta: dict | None = None,
+) -> DatasetIndex:
+    """Assemble the index; with ``check_files`` the rows whose media file is absent are kept and counted in
+    ``meta["missing_files"]`` (``xmodal data check`` reports them)."""
+    info = dict(meta or {})
+    if check_files:
+        info["missing_files"] = sum(1 for row in rows if not os.path.isfile(row.path))
+    return DatasetIndex(name=name, rows=rows, classes=classes, multilabel=multilabel, root=str(root), meta=info)

@@ -1,0 +1,301 @@
+"""Video augmentations on tensors (no torchvision), one random draw per clip applied to every frame at once.
+
+Layout: float clips ``(C, T, H, W)`` in [0, 1]; decoded uint8 frames ``(T, H, W, 3)`` are cropped *before* the
+float conversion (:func:`crop_resize_frames`), so only the pixels a view keeps are converted and resized. All
+random ops take a ``torch.Generator``; the same generator state gives the same clip. Parameters of the XKD views
+come from xkd.md Table S1, those of RandAugment from Table S6 (video fine-tuning). Colour ops follow the
+torchvision definitions (brightness/contrast/saturation blends, HSV hue rotation, ITU-R 601 grey) so published
+recipes mean the same thing here.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+Box = tuple[int, int, int, int]
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+def uniform(gen: torch.Generator, lo: float, hi: float) -> float:
+    """One U[lo, hi) draw from ``gen``."""
+    return lo + (hi - lo) * float(torch.rand((), generator=gen))
+
+
+def bernoulli(gen: torch.Generator, p: float) -> bool:
+    """True with probability ``p`` (no draw at all when p <= 0, so disabled ops do not shift the stream)."""
+    return p > 0 and float(torch.rand((), generator=gen)) < p
+
+
+def to_float_video(frames: Tensor) -> Tensor:
+    """uint8 ``(T, H, W, 3)`` (or ``(T, H, W)`` / ``(T, H, W, 1)`` grey) -> float ``(3, T, H, W)`` in [0, 1]."""
+    if frames.dim() == 3:
+        frames = frames[..., None]
+    if frames.shape[-1] == 1:
+        frames = frames.expand(*frames.shape[:-1], 3)
+    return frames.permute(3, 0, 1, 2).to(torch.float32) / 255.0
+
+
+def resize(video: Tensor, size: tuple[int, int]) -> Tensor:
+    """Bilinear (antialiased when shrinking) resize of ``(C, T, H, W)`` to ``(C, T, *size)``."""
+    if tuple(video.shape[-2:]) == tuple(size):
+        return video
+    out = F.interpolate(video.transpose(0, 1), size=size, mode="bilinear", align_corners=False, antialias=True)
+    return out.transpose(0, 1)
+
+
+def sample_crop(
+    height: int, width: int, scale: tuple[float, float], ratio: tuple[float, float], gen: torch.Generator
+) -> Box:
+    """Random-resized-crop box ``(top, left, h, w)``: area fraction ~ U(scale), log aspect ~ U(log ratio), 10 tries,
+    then the largest centred crop within ``ratio`` (the Inception / torchvision procedure that XKD's multi-scale crop
+    and MAViL's "multi-scale random crop (scale=(0.2, 1.0))" use)."""
+    area = height * width
+    log_r = (math.log(ratio[0]), math.log(ratio[1]))
+    for _ in range(10):
+        target = area * uniform(gen, *scale)
+        aspect = math.exp(uniform(gen, *log_r))
+        w = round(math.sqrt(target * aspect))
+        h = round(math.sqrt(target / aspect))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(torch.randint(0, height - h + 1, (), generator=gen))
+            left = int(torch.randint(0, width - w + 1, (), generator=gen))
+            return top, left, h, w
+    in_ratio = width / height
+    if in_ratio < ratio[0]:
+        w, h = width, round(width / ratio[0])
+    elif in_ratio > ratio[1]:
+        h, w = height, round(height * ratio[1])
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def center_box(height: int, width: int, size: tuple[int, int]) -> Box:
+    """Centred box of ``size`` (clipped to the frame)."""
+    h, w = min(size[0], height), min(size[1], width)
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def crop_resize_frames(frames: Tensor, box: Box, size: tuple[int, int]) -> Tensor:
+    """Crop decoded frames (uint8 ``(T, H, W, 3)`` or float ``(C, T, H, W)``) to ``box``, resize, return float
+    ``(3, T, *size)``. Cropping precedes conversion so a local view touches only its own pixels."""
+    top, left, h, w = box
+    if frames.dtype == torch.uint8:
+        return resize(to_float_video(frames[:, top : top + h, left : left + w]), size)
+    return resize(frames[..., top : top + h, left : left + w], size)
+
+
+def resize_short_side(video: Tensor, short: int) -> Tensor:
+    """Resize ``(C, T, H, W)`` so that min(H, W) == short, keeping the aspect ratio."""
+    h, w = video.shape[-2:]
+    scale = short / min(h, w)
+    return resize(video, (max(1, round(h * scale)), max(1, round(w * scale))))
+
+
+def hflip(video: Tensor) -> Tensor:
+    """Mirror every frame left-right."""
+    return video.flip(-1)
+
+
+def rgb_to_grayscale(video: Tensor) -> Tensor:
+    """ITU-R 601 luma replicated on 3 channels: ``(3, ...)`` -> ``(3, ...)`` with equal channels."""
+    r, g, b = video.unbind(0)
+    return (0.299 * r + 0.587 * g + 0.114 * b).expand(3, *r.shape).clone()
+
+
+def _blend(a: Tensor, b: Tensor, factor: float) -> Tensor:
+    return (factor * a + (1.0 - factor) * b).clamp(0.0, 1.0)
+
+
+def adjust_brightness(video: Tensor, factor: float) -> Tensor:
+    return _blend(video, torch.zeros_like(video), factor)
+
+
+def adjust_contrast(video: Tensor, factor: float) -> Tensor:
+    """Blend with each frame's mean grey level (torchvision applied to a ``(T, C, H, W)`` clip)."""
+    mean = rgb_to_grayscale(video)[0].mean(dim=(-2, -1), keepdim=True)
+    return _blend(video, mean.expand_as(video), factor)
+
+
+def adjust_saturation(video: Tensor, factor: float) -> Tensor:
+    return _blend(video, rgb_to_grayscale(video), factor)
+
+
+def adjust_hue(video: Tensor, shift: float) -> Tensor:
+    """Rotate the HSV hue by ``shift`` (fraction of a turn, in [-0.5, 0.5]) keeping S and V, as torchvision does.
+
+    Uses the closed form of HSV -> RGB, ``c = V − V·S·clamp(min(k, 4 − k), 0, 1)`` with ``k = (n + 6h) mod 6`` and
+    n = 5, 3, 1 for R, G, B (V·S = max − min), which is several times fewer tensor passes than a table lookup."""
+    r, g, b = video.unbind(0)
+    maxc, minc = video.max(dim=0).values, video.min(dim=0).values
+    cr = maxc - minc
+    safe = torch.where(cr > 0, cr, torch.ones_like(cr))
+    h = torch.where(maxc == r, (g - b) / safe, torch.where(maxc == g, 2.0 + (b - r) / safe, 4.0 + (r - g) / safe))
+    n = torch.tensor([5.0, 3.0, 1.0], dtype=video.dtype, device=video.device).view(3, *([1] * (video.dim() - 1)))
+    k = torch.remainder(n + h + 6.0 * shift, 6.0)
+    return maxc - cr * torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)
+
+
+def color_jitter(
+    video: Tensor, brightness: float, contrast: float, saturation: float, hue: float, gen: torch.Generator
+) -> Tensor:
+    """torchvision ColorJitter: factors ~ U[max(0, 1 − s), 1 + s], hue ~ U[−hue, hue], in a random order."""
+    order = torch.randperm(4, generator=gen).tolist()
+    factors = [
+        uniform(gen, max(0.0, 1 - brightness), 1 + brightness),
+        uniform(gen, max(0.0, 1 - contrast), 1 + contrast),
+        uniform(gen, max(0.0, 1 - saturation), 1 + saturation),
+        uniform(gen, -hue, hue),
+    ]
+    ops = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
+    for k in order:
+        video = ops[k](video, factors[k])
+    return video
+
+
+def _reflect_blur_matrix(n: int, kernel: Tensor) -> Tensor:
+    """``(n, n)`` matrix M with ``x @ M`` = 1-D convolution of x with ``kernel`` under reflect padding."""
+    radius = kernel.numel() // 2
+    src = torch.arange(n)[:, None] + torch.arange(-radius, radius + 1)[None]
+    src = torch.where(src < 0, -src, src)
+    src = torch.where(src > n - 1, 2 * (n - 1) - src, src)
+    m = torch.zeros(n, n, dtype=kernel.dtype)
+    m.index_put_((torch.arange(n)[:, None].expand_as(src), src), kernel.expand_as(src), accumulate=True)
+    return m.T
+
+
+def gaussian_blur(video: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur, radius ceil(3σ) (capped by the frame size), reflect padding, all frames at once.
+
+    Each 1-D pass is one matmul with a banded ``(W, W)`` / ``(H, H)`` matrix that folds in the padding: on CPU
+    that is an order of magnitude faster than single-channel ``conv2d`` on T·C planes."""
+    h, w = video.shape[-2:]
+    radius = max(1, min(math.ceil(3.0 * sigma), h - 1, w - 1))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    k = k / k.sum()
+    mw = _reflect_blur_matrix(w, k).to(video)
+    mh = _reflect_blur_matrix(h, k).to(video)
+    return mh.T @ (video @ mw)
+
+
+def normalize(video: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) -> Tensor:
+    """Per-channel ``(x − mean) / std`` on ``(C, T, H, W)``."""
+    m = torch.tensor(mean, dtype=video.dtype, device=video.device).view(-1, 1, 1, 1)
+    s = torch.tensor(std, dtype=video.dtype, device=video.device).view(-1, 1, 1, 1)
+    return (video - m) / s
+
+
+def _affine(video: Tensor, matrix: list[list[float]], fill: float) -> Tensor:
+    """Warp every frame by the pixel-space map ``out = A · in`` about the centre (A 2×3, last column a shift in
+    pixels); the out-of-frame area gets ``fill``."""
+    c, t, h, w = video.shape
+    a = torch.tensor(matrix, dtype=torch.float64)
+    inv = torch.linalg.inv(torch.cat([a, torch.tensor([[0.0, 0.0, 1.0]], dtype=torch.float64)]))
+    d = torch.diag(torch.tensor([w / 2.0, h / 2.0, 1.0], dtype=torch.float64))
+    theta = (torch.linalg.inv(d) @ inv @ d)[:2].to(video.dtype)
+    grid = F.affine_grid(theta[None].expand(t, 2, 3), [t, c, h, w], align_corners=False)
+    out = F.grid_sample(video.transpose(0, 1) - fill, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return (out + fill).transpose(0, 1)
+
+
+def _sharpness(video: Tensor, factor: float) -> Tensor:
+    c, t, h, w = video.shape
+    k = torch.tensor([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]], dtype=video.dtype) / 13.0
+    smooth = F.conv2d(video.reshape(c * t, 1, h, w), k.view(1, 1, 3, 3)).reshape(c, t, h - 2, w - 2)
+    degenerate = video.clone()
+    degenerate[..., 1:-1, 1:-1] = smooth
+    return _blend(video, degenerate, factor)
+
+
+def _autocontrast(video: Tensor) -> Tensor:
+    lo = video.amin(dim=(1, 2, 3), keepdim=True)
+    hi = video.amax(dim=(1, 2, 3), keepdim=True)
+    scale = torch.where(hi > lo, 1.0 / (hi - lo), torch.ones_like(hi))
+    return torch.where(hi > lo, (video - lo) * scale, video).clamp(0, 1)
+
+
+def _equalize(video: Tensor) -> Tensor:
+    """Per-channel histogram equalization over the whole clip (one lookup table per channel for all frames)."""
+    levels = (video * 255).round().long().clamp(0, 255)
+    out = torch.empty_like(video)
+    for ch in range(video.shape[0]):
+        hist = torch.bincount(levels[ch].flatten(), minlength=256).to(torch.float64)
+        cdf = hist.cumsum(0)
+        lut = ((cdf - cdf[hist.nonzero()[0, 0]]) / (cdf[-1] - cdf[hist.nonzero()[0, 0]]).clamp_min(1)).clamp(0, 1)
+        out[ch] = lut.to(video.dtype)[levels[ch]]
+    return out
+
+
+RANDAUG_OPS = (
+    "AutoContrast", "Equalize", "Invert", "Rotate", "Posterize", "Solarize", "SolarizeAdd", "Color",
+    "Contrast", "Brightness", "Sharpness", "ShearX", "ShearY", "TranslateX", "TranslateY",
+)  # fmt: skip
+
+
+def randaug_op(video: Tensor, name: str, level: float, negate: bool, fill: float = 0.5) -> Tensor:
+    """One RandAugment op at ``level`` in [0, 1] (magnitude / 10), timm's ranges: rotate ±30°, shear ±0.3,
+    translate ±45 % of the side, enhance factors 1 ± 0.9, posterize to 8 − 4·level bits, solarize above 1 − level."""
+    sign = -1.0 if negate else 1.0
+    h, w = video.shape[-2:]
+    if name == "AutoContrast":
+        return _autocontrast(video)
+    if name == "Equalize":
+        return _equalize(video)
+    if name == "Invert":
+        return 1.0 - video
+    if name == "Rotate":
+        ang = math.radians(sign * 30.0 * level)
+        return _affine(video, [[math.cos(ang), -math.sin(ang), 0.0], [math.sin(ang), math.cos(ang), 0.0]], fill)
+    if name == "Posterize":
+        step = 2 ** (8 - max(1, 8 - round(4 * level)))
+        return torch.floor(torch.floor(video * 255.0 + 0.5) / step) * step / 255.0
+    if name == "Solarize":
+        return torch.where(video >= 1.0 - level, 1.0 - video, video)
+    if name == "SolarizeAdd":
+        return torch.where(video < 128 / 255, (video + 110 / 255 * level).clamp(0, 1), video)
+    factor = 1.0 + sign * 0.9 * level
+    if name == "Color":
+        return adjust_saturation(video, factor)
+    if name == "Contrast":
+        return adjust_contrast(video, factor)
+    if name == "Brightness":
+        return adjust_brightness(video, factor)
+    if name == "Sharpness":
+        return _sharpness(video, factor)
+    if name == "ShearX":
+        return _affine(video, [[1.0, sign * 0.3 * level, 0.0], [0.0, 1.0, 0.0]], fill)
+    if name == "ShearY":
+        return _affine(video, [[1.0, 0.0, 0.0], [sign * 0.3 * level, 1.0, 0.0]], fill)
+    if name == "TranslateX":
+        return _affine(video, [[1.0, 0.0, sign * 0.45 * level * w], [0.0, 1.0, 0.0]], fill)
+    if name == "TranslateY":
+        return _affine(video, [[1.0, 0.0, 0.0], [0.0, 1.0, sign * 0.45 * level * h]], fill)
+    raise ValueError(f"unknown RandAugment op {name!r}; known: {', '.join(RANDAUG_OPS)}")
+
+
+def rand_augment(
+    video: Tensor,
+    gen: torch.Generator,
+    num_ops: int = 2,
+    magnitude: float = 9.0,
+    magnitude_std: float = 0.5,
+    prob: float = 0.5,
+) -> Tensor:
+    """RandAugment (Cubuk et al. 2020) as timm's ``rand-m9-mstd0.5`` that VideoMAE / XKD fine-tuning use (xkd.md
+    Table S6 "RandAug (9, .05)": magnitude 9, magnitude noise std 0.5). ``num_ops`` ops drawn with replacement,
+    each applied with ``prob``, magnitude ~ N(magnitude, std) clipped to [0, 10], the same draw on every frame.
+    Input/output float ``(C, T, H, W)`` in [0, 1]."""
+    picks = torch.randint(0, len(RANDAUG_OPS), (num_ops,), generator=gen).tolist()
+    for k in picks:
+        if not bernoulli(gen, prob):
+            continue
+        noise = float(torch.randn((), generator=gen)) * magnitude_std if magnitude_std > 0 else 0.0
+        level = min(max(magnitude + noise, 0.0), 10.0) / 10.0
+        video = randaug_op(video, RANDAUG_OPS[k], level, bernoulli(gen, 0.5)).clamp(0.0, 1.0)
+    return video

@@ -1,0 +1,254 @@
+"""Training views and test-time clip sampling: XKD global/local views, MAViL clips, evaluation transform.
+
+Input is the raw sample a dataset decodes: ``{"video": uint8 (T, H, W, 3), "audio": float (samples,), "fps",
+"sample_rate"}``, either modality may be absent. Every random choice is drawn from the ``torch.Generator`` passed
+in, so a (seed, sample) pair always gives the same views. Frames are picked by time (``t -> floor(t · fps_src)``)
+so a clip decoded at a different rate still gives views at the configured rate, and every view is cropped on the
+uint8 frames before conversion (see :mod:`xmodal.data.video_transforms`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from xmodal.data import video_transforms as vt
+from xmodal.data.audio_transforms import cyclic_roll, random_resized_crop_spec, roll_magnitude, volume_jitter
+from xmodal.data.features import FrontendConfig, KaldiFbankConfig, LogMel, LogMelConfig, build_frontend
+
+
+@dataclass(frozen=True)
+class VideoViewConfig:
+    """One kind of video view: ``frames`` at the views' fps (so frames / fps seconds), ``size``² pixels and its
+    Table S1 column. Colour-jitter strengths (b, c, s, h) are Table S1's; its probability is not in the table and
+    0.8 is the SimCLR/DINO value whose other local-view numbers (grey 0.2, blur 0.5) Table S1 repeats; blur σ ~
+    U[0.1, 2] is DINO's as well."""
+
+    frames: int
+    size: int
+    crop_scale: tuple[float, float]
+    grayscale_p: float = 0.0
+    blur_p: float = 0.0
+    flip_p: float = 0.5
+    crop_ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)
+    jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.2)
+    jitter_p: float = 0.8
+    blur_sigma: tuple[float, float] = (0.1, 2.0)
+
+
+@dataclass(frozen=True)
+class AudioViewConfig:
+    """One kind of audio view (xkd.md Table S2): ``seconds`` of waveform, volume jitter ±``volume``, and for local
+    views the BYOL-A random resized crop (range ``crop_range`` for both axes, virtual canvas ``crop_canvas``)."""
+
+    seconds: float
+    volume: float
+    random_crop: bool = False
+    crop_range: tuple[float, float] = (0.6, 1.5)
+    crop_canvas: tuple[float, float] = (1.0, 1.5)
+
+
+@dataclass(frozen=True)
+class XKDViewsConfig:
+    """XKD views (xkd.md §3.2, §4.1, Tables S1–S2). Paper sizes: video global 32×112² and local 8×96² at 8 fps
+    (4 s / 1 s), audio global 80×448 (4 s) and local 80×112 (1 s). One local view per modality is the paper's
+    default (Table S10 found 1–1 strong; 2–2 helped ESC50). A tiny CPU config only changes the sizes, e.g.
+    ``fps=4, video_global=VideoViewConfig(16, 32, (0.2, 1.0))``."""
+
+    fps: float = 8.0
+    video_global: VideoViewConfig = field(default_factory=lambda: VideoViewConfig(32, 112, (0.2, 1.0)))
+    video_local: VideoViewConfig = field(
+        default_factory=lambda: VideoViewConfig(8, 96, (0.08, 0.4), grayscale_p=0.2, blur_p=0.5)
+    )
+    num_video_local: int = 1
+    audio_global: AudioViewConfig = field(default_factory=lambda: AudioViewConfig(4.0, 0.1))
+    audio_local: AudioViewConfig = field(default_factory=lambda: AudioViewConfig(1.0, 0.2, random_crop=True))
+    num_audio_local: int = 1
+    logmel: LogMelConfig = field(default_factory=LogMelConfig)
+    mean: tuple[float, float, float] = vt.IMAGENET_MEAN
+    std: tuple[float, float, float] = vt.IMAGENET_STD
+
+
+def frame_indices(num_frames: int, src_fps: float, start: float, count: int, fps: float, cyclic: bool) -> Tensor:
+    """Indices of ``count`` frames at ``fps`` from ``start`` seconds in a clip of ``num_frames`` at ``src_fps``;
+    past the end they wrap (``cyclic``) or repeat the last frame."""
+    times = start + torch.arange(count, dtype=torch.float64) / fps
+    idx = torch.floor(times * src_fps + 1e-6).long()
+    return idx % num_frames if cyclic else idx.clamp(0, num_frames - 1)
+
+
+def take_samples(wave: Tensor, start: int, count: int) -> Tensor:
+    """``count`` samples from ``start``, wrapping around when the waveform is too short (loop padding)."""
+    n = wave.shape[-1]
+    if start + count <= n:
+        return wave[..., start : start + count]
+    return wave[..., (start + torch.arange(count)) % n]
+
+
+def _rand_start(span: float, gen: torch.Generator) -> float:
+    return span * float(torch.rand((), generator=gen)) if span > 0 else 0.0
+
+
+def augment_video_view(
+    frames: Tensor, cfg: VideoViewConfig, mean: tuple[float, ...], std: tuple[float, ...], gen: torch.Generator
+) -> Tensor:
+    """Table S1 pipeline on already-selected uint8 frames ``(t, H, W, 3)``: multi-scale crop -> ``size``², flip,
+    colour jitter, grey, blur, normalize -> ``(3, t, size, size)``; one draw for the whole clip."""
+    box = vt.sample_crop(frames.shape[1], frames.shape[2], cfg.crop_scale, cfg.crop_ratio, gen)
+    video = vt.crop_resize_frames(frames, box, (cfg.size, cfg.size))
+    if vt.bernoulli(gen, cfg.flip_p):
+        video = vt.hflip(video)
+    if vt.bernoulli(gen, cfg.jitter_p):
+        video = vt.color_jitter(video, *cfg.jitter, gen)
+    if vt.bernoulli(gen, cfg.grayscale_p):
+        video = vt.rgb_to_grayscale(video)
+    if vt.bernoulli(gen, cfg.blur_p):
+        video = vt.gaussian_blur(video, vt.uniform(gen, *cfg.blur_sigma))
+    return vt.normalize(video, mean, std)
+
+
+class XKDViews:
+    """Raw sample -> ``{"video": {"global", "local": [...]}, "audio": {"global", "local": [...]}}``.
+
+    The global views cover the first ``frames / fps`` (video) / ``seconds`` (audio) of a random start in the
+    decoded clip (0 when it is exactly 4 s); each local view is an independent random shorter window inside the
+    clip (xkd.md §4.1: "random temporal segments of 1 second"), cropped and augmented per Tables S1–S2.
+    """
+
+    def __init__(self, cfg: XKDViewsConfig) -> None:
+        self.cfg = cfg
+        self.logmel = LogMel(cfg.logmel)
+
+    def _video_view(self, frames: Tensor, src_fps: float, vcfg: VideoViewConfig, gen: torch.Generator) -> Tensor:
+        duration = frames.shape[0] / src_fps
+        start = _rand_start(duration - vcfg.frames / self.cfg.fps, gen)
+        idx = frame_indices(frames.shape[0], src_fps, start, vcfg.frames, self.cfg.fps, cyclic=False)
+        return augment_video_view(frames[idx], vcfg, self.cfg.mean, self.cfg.std, gen)
+
+    def _audio_view(self, wave: Tensor, sr: int, acfg: AudioViewConfig, gen: torch.Generator) -> Tensor:
+        count = round(acfg.seconds * sr)
+        start = int(_rand_start(max(wave.shape[-1] - count, 0), gen))
+        spec = self.logmel(volume_jitter(take_samples(wave, start, count), acfg.volume, gen))
+        if acfg.random_crop:
+            spec = random_resized_crop_spec(spec, gen, acfg.crop_canvas, acfg.crop_range, acfg.crop_range)
+        return spec
+
+    def __call__(self, raw: dict[str, Any], gen: torch.Generator) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        cfg = self.cfg
+        if raw.get("video") is not None:
+            frames, fps = raw["video"], float(raw["fps"])
+            out["video"] = {
+                "global": self._video_view(frames, fps, cfg.video_global, gen),
+                "local": [self._video_view(frames, fps, cfg.video_local, gen) for _ in range(cfg.num_video_local)],
+            }
+        if raw.get("audio") is not None:
+            wave, sr = raw["audio"].to(torch.float32), int(raw["sample_rate"])
+            if sr != cfg.logmel.sample_rate:
+                raise ValueError(f"audio at {sr} Hz, but the log-mel expects {cfg.logmel.sample_rate} Hz")
+            out["audio"] = {
+                "global": self._audio_view(wave, sr, cfg.audio_global, gen),
+                "local": [self._audio_view(wave, sr, cfg.audio_local, gen) for _ in range(cfg.num_audio_local)],
+            }
+        return out
+
+
+@dataclass(frozen=True)
+class MAViLClipsConfig:
+    """MAViL pre-training inputs (mavil.md §4.2, App. B): 8 frames at 2 fps (4 s) of 224², flip 0.5, multi-scale
+    crop scale (0.2, 1.0); 10 s of audio with a random start and cyclic rolling -> Kaldi fbank 128×1024.
+    ``roll_magnitude`` adds AudioMAE's Beta(10, 10) + 0.5 gain (off: Table 10 lists only "R" for pre-training)."""
+
+    fps: float = 2.0
+    frames: int = 8
+    size: int = 224
+    crop_scale: tuple[float, float] = (0.2, 1.0)
+    crop_ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)
+    flip_p: float = 0.5
+    mean: tuple[float, float, float] = vt.IMAGENET_MEAN
+    std: tuple[float, float, float] = vt.IMAGENET_STD
+    audio_seconds: float = 10.0
+    roll: bool = True
+    roll_magnitude: bool = False
+    fbank: KaldiFbankConfig = field(default_factory=KaldiFbankConfig)
+
+
+class MAViLClips:
+    """Raw sample -> ``{"video": (3, 8, 224, 224), "audio": (1, 128, 1024)}``. The 4 s video window starts at a
+    random point and loops to the clip's beginning when it runs past the end (mavil.md App. B)."""
+
+    def __init__(self, cfg: MAViLClipsConfig) -> None:
+        self.cfg = cfg
+        self.fbank = build_frontend(cfg.fbank)
+
+    def __call__(self, raw: dict[str, Any], gen: torch.Generator) -> dict[str, Tensor]:
+        cfg, out = self.cfg, {}
+        if raw.get("video") is not None:
+            frames, fps = raw["video"], float(raw["fps"])
+            start = _rand_start(frames.shape[0] / fps - cfg.frames / cfg.fps, gen)
+            idx = frame_indices(frames.shape[0], fps, start, cfg.frames, cfg.fps, cyclic=True)
+            view = VideoViewConfig(
+                cfg.frames, cfg.size, cfg.crop_scale, flip_p=cfg.flip_p, crop_ratio=cfg.crop_ratio, jitter_p=0.0
+            )
+            out["video"] = augment_video_view(frames[idx], view, cfg.mean, cfg.std, gen)
+        if raw.get("audio") is not None:
+            wave = raw["audio"].to(torch.float32)
+            wave = take_samples(wave, 0, round(cfg.audio_seconds * int(raw["sample_rate"])))
+            if cfg.roll_magnitude:
+                wave = roll_magnitude(wave, gen)
+            elif cfg.roll:
+                wave = cyclic_roll(wave, gen)
+            out["audio"] = self.fbank(wave)
+        return out
+
+
+@dataclass(frozen=True)
+class EvalConfig:
+    """Deterministic feature-extraction inputs: ``frames`` at ``fps`` from the clip start, short side resized to
+    ``resize_short`` (default: ``size``) then a centred ``size``² crop; ``audio_seconds`` (looped if short) through
+    ``frontend``. Defaults: XKD linear evaluation (32×112² at 8 fps, 4 s log-mel; xkd.md App. A.5)."""
+
+    fps: float = 8.0
+    frames: int = 32
+    size: int = 112
+    resize_short: int | None = None
+    mean: tuple[float, float, float] = vt.IMAGENET_MEAN
+    std: tuple[float, float, float] = vt.IMAGENET_STD
+    audio_seconds: float = 4.0
+    frontend: FrontendConfig = field(default_factory=LogMelConfig)
+
+
+class EvalTransform:
+    """Raw sample -> ``{"video": (3, frames, size, size), "audio": (1, F, T)}`` without randomness."""
+
+    def __init__(self, cfg: EvalConfig) -> None:
+        self.cfg = cfg
+        self.frontend = build_frontend(cfg.frontend)
+
+    def __call__(self, raw: dict[str, Any]) -> dict[str, Tensor]:
+        cfg, out = self.cfg, {}
+        if raw.get("video") is not None:
+            frames, fps = raw["video"], float(raw["fps"])
+            idx = frame_indices(frames.shape[0], fps, 0.0, cfg.frames, cfg.fps, cyclic=False)
+            video = vt.resize_short_side(vt.to_float_video(frames[idx]), cfg.resize_short or cfg.size)
+            box = vt.center_box(video.shape[-2], video.shape[-1], (cfg.size, cfg.size))
+            out["video"] = vt.normalize(vt.crop_resize_frames(video, box, (cfg.size, cfg.size)), cfg.mean, cfg.std)
+        if raw.get("audio") is not None:
+            count = round(cfg.audio_seconds * int(raw["sample_rate"]))
+            out["audio"] = self.frontend(take_samples(raw["audio"].to(torch.float32), 0, count))
+        return out
+
+
+def uniform_clip_starts(duration: float, clip_seconds: float, n: int) -> list[float]:
+    """Start times of ``n`` uniformly spaced test clips (xkd.md App. A.5/A.6: 3 clips for UCF/HMDB/K400, 8 for
+    FSD50K; mavil.md: 10): from 0 to ``duration − clip_seconds`` inclusive; one clip is centred; a video shorter
+    than a clip gives starts at 0 (the decoder loops or pads)."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
+    span = max(duration - clip_seconds, 0.0)
+    if n == 1:
+        return [span / 2.0]
+    return [span * k / (n - 1) for k in range(n)]

@@ -1,0 +1,43 @@
+"""Shared pieces of every frozen-feature protocol: the score of a prediction, CV folds, mean ± std.
+
+The main score is top-1 accuracy for single-label sets and macro mAP for multi-label sets (xkd.md §A.5:
+top-1 for UCF101/HMDB51/ESC-50/Kinetics, mAP for FSD50K); it is what hyperparameter selection maximizes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from xmodal.eval.metrics import mean_average_precision, topk_accuracy
+
+
+def score_predictions(scores: np.ndarray, labels: np.ndarray) -> tuple[dict[str, float], float]:
+    """All metrics for (N, C) ``scores`` and the main one (top-1 or mAP)."""
+    if labels.ndim == 2:
+        m = mean_average_precision(scores, labels)
+        return {"mAP": m}, m
+    metrics = topk_accuracy(scores, labels, ks=(1, 5))
+    return metrics, metrics["top1"]
+
+
+def fold_indices(
+    labels: np.ndarray, k: int, seed: int, groups: np.ndarray | None = None
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(train, val) index pairs: leave-one-group-out when ``groups`` (predefined folds) are given, else
+    stratified k-fold (plain k-fold for multi-label, or when a class has fewer than ``k`` rows)."""
+    from sklearn.model_selection import KFold, LeaveOneGroupOut, StratifiedKFold
+
+    idx = np.arange(len(labels))
+    if groups is not None and len(np.unique(groups)) > 1:
+        return list(LeaveOneGroupOut().split(idx, groups=groups))
+    if labels.ndim == 1 and np.unique(labels, return_counts=True)[1].min() >= k:
+        return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(idx, labels))
+    return list(KFold(k, shuffle=True, random_state=seed).split(idx))
+
+
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and population std (ddof=0) over splits / folds / seeds; std is 0 for a single value."""
+    arr = np.asarray(values, dtype=np.float64)
+    return float(arr.mean()), float(arr.std())

@@ -1,0 +1,48 @@
+"""MAE random masking (xkd.md §3.3): per-sample random subsets of tokens are dropped before the encoder.
+
+Defaults (Table S4, §B.4): 0.85 of video tokens, 0.80 of audio tokens are masked. The kept count is
+``⌊N · (1 − ratio)⌋`` (as MAE, but robust to float error), at least one token: 58 of 392 video tokens,
+112 of 560 audio tokens.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import torch
+
+VIDEO_MASK_RATIO = 0.85
+AUDIO_MASK_RATIO = 0.80
+
+
+class MaskInfo(NamedTuple):
+    """``ids_keep (B, K)`` visible token indices (ascending noise order), ``ids_restore (B, N)`` the inverse
+    permutation used by the decoder to unshuffle ``[visible; mask tokens]``, ``mask (B, N)`` True = masked."""
+
+    ids_keep: torch.Tensor
+    ids_restore: torch.Tensor
+    mask: torch.Tensor
+
+
+def num_visible(num_tokens: int, ratio: float) -> int:
+    if not 0.0 <= ratio < 1.0:
+        raise ValueError(f"mask ratio must be in [0, 1), got {ratio}")
+    return max(1, int(num_tokens * (1.0 - ratio) + 1e-6))  # 560·(1−0.8) is 111.99… in floating point
+
+
+def random_masking(
+    batch: int,
+    num_tokens: int,
+    ratio: float,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> MaskInfo:
+    """Vectorised per-sample masking: argsort of uniform noise gives a random permutation per row."""
+    keep = num_visible(num_tokens, ratio)
+    noise = torch.rand(batch, num_tokens, generator=generator, device=generator.device if generator else device)
+    noise = noise.to(device) if device is not None else noise
+    ids_shuffle = noise.argsort(dim=1)
+    ids_restore = ids_shuffle.argsort(dim=1)
+    mask = torch.ones(batch, num_tokens, dtype=torch.bool, device=noise.device)
+    mask[:, :keep] = False
+    return MaskInfo(ids_shuffle[:, :keep], ids_restore, torch.gather(mask, 1, ids_restore))

@@ -1,0 +1,59 @@
+"""RAVDESS adapter on a tiny tree: Actor_XX/ folders with the seven-part codes in the file names."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from xmodal.data.datasets import load_ravdess
+
+FILES = [
+    "Video_Speech_Actor_01/Actor_01/01-01-01-01-01-01-01.mp4",
+    "Video_Speech_Actor_01/Actor_01/02-01-01-01-01-01-01.mp4",
+    "Video_Song_Actor_02/Actor_02/01-02-05-02-02-01-02.mp4",
+    "Video_Speech_Actor_03/Actor_03/01-01-08-01-01-02-03.mp4",
+    "Audio_Speech_Actors_01-24/Actor_12/03-01-05-01-02-01-12.wav",
+    "Video_Speech_Actor_12/Actor_12/01-01-05-01-02-01-12.mp4",
+]
+
+
+@pytest.fixture
+def ravdess(tmp_path: Path, write) -> Path:
+    for name in FILES:
+        write(tmp_path / name)
+    return tmp_path
+
+
+def test_audio_visual_clips_and_codes(ravdess: Path) -> None:
+    index = load_ravdess(ravdess, check_files=True)
+    assert index.classes == ["neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"]
+    assert [(r.id, r.labels) for r in index.rows] == [
+        ("01-01-01-01-01-01-01", [0]),
+        ("01-02-05-02-02-01-02", [4]),
+        ("01-01-08-01-01-02-03", [7]),
+        ("01-01-05-01-02-01-12", [4]),
+    ]
+    assert index.rows[0].path == str(ravdess / FILES[0])
+    # actors 1, 2, 3, 12 -> folds 1, 2, 3, 4: fold 1 tests actor 1 and validates on actor 2
+    assert [r.split for r in index.rows] == ["test", "val", "train", "train"]
+    assert index.meta == {"fold": 1, "modality": "av", "missing_files": 0}
+    audio = load_ravdess(ravdess, modality="audio")
+    assert [r.path for r in audio.rows] == [str(ravdess / FILES[4])]
+    assert [r.id for r in load_ravdess(ravdess, modality="video").rows] == ["02-01-01-01-01-01-01"]
+    assert [r.id for r in load_ravdess(ravdess, "test", fold=4).rows] == ["01-01-05-01-02-01-12"]
+
+
+def test_bad_names(ravdess: Path, write) -> None:
+    wrong_actor = write(ravdess / "Actor_05" / "01-01-03-01-01-01-06.mp4")
+    with pytest.raises(ValueError, match=re.escape(str(wrong_actor))):
+        load_ravdess(ravdess)
+    wrong_actor.unlink()
+    bad_emotion = write(ravdess / "Actor_05" / "01-01-09-01-01-01-05.mp4")
+    with pytest.raises(ValueError, match=re.escape(str(bad_emotion))):
+        load_ravdess(ravdess)
+    with pytest.raises(ValueError, match="modality"):
+        load_ravdess(ravdess, modality="speech")
+    with pytest.raises(FileNotFoundError, match="no RAVDESS video clips"):
+        load_ravdess(ravdess / "Audio_Speech_Actors_01-24", modality="video")

@@ -1,0 +1,59 @@
+"""2-process gloo: gathered batch statistics (centering, MMD) equal the single-process global-batch result.
+
+Each rank holds one slice of a global batch. Values must match the single-process computation on the whole
+batch; MMD input gradients on rank r must equal ``world_size ×`` the single-process gradient of its slice,
+so that DDP's *average* over ranks recovers the full-batch parameter gradient (``_GatherWithGrad``).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from xmodal.losses.distillation import update_center
+from xmodal.losses.mmd import mmd_loss
+
+WORLD = 2
+
+
+def _worker(rank: int, init_file: str) -> None:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=WORLD)
+    try:
+        gen = torch.Generator().manual_seed(0)
+        # Centering: unequal per-rank batch sizes (3 and 5 rows) still give the global mean.
+        logits = torch.randn(8, 6, generator=gen)
+        center = torch.randn(1, 6, generator=gen)
+        local = logits[:3] if rank == 0 else logits[3:]
+        torch.testing.assert_close(update_center(center, local, 0.9), update_center(center, logits, 0.9, gather=False))
+        # MMD: x has 2 rows and y 3 rows per rank (equal across ranks, as gather_cat requires).
+        x = torch.randn(4, 5, generator=gen)
+        y = torch.randn(6, 5, generator=gen) + 0.5
+        for bandwidths in ([0.5, 1.0, 2.0], "median"):
+            for estimator in ("biased", "unbiased"):
+                kw = {"bandwidths": bandwidths, "estimator": estimator}
+                fx, fy = x.clone().requires_grad_(), y.clone().requires_grad_()
+                full = mmd_loss(fx, fy, gather=False, **kw)
+                full.backward()
+                lx = x[2 * rank : 2 * rank + 2].clone().requires_grad_()
+                ly = y[3 * rank : 3 * rank + 3].clone().requires_grad_()
+                part = mmd_loss(lx, ly, **kw)  # gather="auto": on, world size 2
+                part.backward()
+                torch.testing.assert_close(part, full)
+                torch.testing.assert_close(lx.grad, WORLD * fx.grad[2 * rank : 2 * rank + 2])
+                torch.testing.assert_close(ly.grad, WORLD * fy.grad[3 * rank : 3 * rank + 3])
+                # DDP averages the per-rank gradients: the mean over ranks is the full-batch gradient.
+                gx = torch.zeros(4, 5)
+                gx[2 * rank : 2 * rank + 2] = lx.grad
+                dist.all_reduce(gx)
+                torch.testing.assert_close(gx / WORLD, fx.grad)
+    finally:
+        dist.destroy_process_group()
+
+
+def test_gathered_statistics_equal_single_process(tmp_path) -> None:
+    mp.spawn(_worker, args=(str(tmp_path / "init"),), nprocs=WORLD, join=True)

@@ -101,12 +101,13 @@ def test_splits_are_stratified_and_balanced() -> None:
 
 
 def _object_centres(frames: np.ndarray, background: np.ndarray) -> np.ndarray:
-    """Centre of the object's pixel mask per frame, rounded to whole pixels (the bounding box centre)."""
+    """Twice the bounding-box centre (x, y) of the object per frame, in whole pixels."""
     mask = np.abs(frames.astype(np.float32) - background * 255).max(axis=-1) > 5
-    cols, rows = mask.any(axis=1), mask.any(axis=2)
-    first = lambda m: m.argmax(axis=1)  # noqa: E731
-    last = lambda m: m.shape[1] - 1 - m[:, ::-1].argmax(axis=1)  # noqa: E731
-    return np.stack([first(cols) + last(cols), first(rows) + last(rows)], axis=1)
+    centres = []
+    for hit in (mask.any(axis=1), mask.any(axis=2)):  # columns (x), rows (y) touched by the object
+        first, last = hit.argmax(axis=1), hit.shape[1] - 1 - hit[:, ::-1].argmax(axis=1)
+        centres.append(first + last)
+    return np.stack(centres, axis=1)
 
 
 def _audio_onsets(wave: np.ndarray, sample_rate: int) -> np.ndarray:

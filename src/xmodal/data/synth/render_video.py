@@ -78,7 +78,9 @@ def render_video(cfg: SynthConfig, plan: ClipPlan) -> np.ndarray:
     dx, dy = xx - cx[:, None, None].astype(np.float32), yy - cy[:, None, None].astype(np.float32)
     theta = np.pi * plan.general / cfg.general_levels
     period = cfg.stripe_period_frac * s
-    stripes = 0.5 + 0.5 * np.clip(3.0 * np.cos(2 * np.pi * (np.cos(theta) * dx + np.sin(theta) * dy) / period), -1.0, 1.0)
+    # soft square wave across the stripe normal (angle θ = π·g/K_g), phase fixed to the object centre (polarity)
+    across = np.cos(2 * np.pi * (np.cos(theta) * dx + np.sin(theta) * dy) / period)
+    stripes = 0.5 + 0.5 * np.clip(3.0 * across, -1.0, 1.0)
     light, dark = np.asarray(plan.light, np.float32), np.asarray(plan.dark, np.float32)
     colour = dark + stripes[..., None] * (light - dark)
     _blend(frames, colour, shape_coverage(SHAPES[plan.video_specific], dx, dy, plan.object_px / 2))

@@ -4,7 +4,8 @@ Reproducibility needs: ``+bitexact`` on the muxer and on both encoders (no libra
 creation time), a single libx264 thread (frame/slice threading changes rate-control decisions), fixed
 ``preset``/``crf``, and macroblock-tree rate control off: with ``mbtree=1`` libx264 (core 165, through PyAV)
 wrote different bytes for the same frames from run to run even single-threaded; ``mbtree=0`` and
-``preset=ultrafast`` were both stable over repeated runs. The same PyAV/FFmpeg build then writes identical bytes for identical arrays.
+``preset=ultrafast`` were both stable over repeated runs. The same PyAV/FFmpeg build then writes identical
+bytes for identical arrays (a different FFmpeg/x264 build may encode differently).
 """
 
 from __future__ import annotations

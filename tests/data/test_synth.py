@@ -191,3 +191,14 @@ def test_cli_generates_and_rejects_bad_knobs(tmp_path: Path, capsys: pytest.Capt
     assert (tmp_path / "b" / "manifest.csv").exists()
     assert run_synth(parser.parse_args(["--out", str(tmp_path / "c"), "--size", "31"])) == 2
     assert "size" in capsys.readouterr().out
+
+
+def test_each_general_level_lights_its_own_mel_row() -> None:
+    from xmodal.data.synth.learnability import log_mel
+
+    cfg = SynthConfig(duration=1.0)
+    waves = np.stack([render_audio(cfg, plan_clip(cfg, g, cfg.label_of(g, 0, 0))) for g in range(4)])
+    rows = log_mel(waves, cfg.sample_rate, frames=112).mean(axis=2).argmax(axis=1)
+    expected = [cfg.pitch_bin0 + cfg.pitch_bin_step * g for g in range(4)]
+    assert rows.tolist() == expected
+    assert len({r % cfg.patch_height for r in expected}) == 4

@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 
 from xmodal.cli._common import add_group, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    inner = add_group(sub, "data", "Dataset tools: check media files before a long run.")
+    inner = add_group(sub, "data", "Dataset tools: generate the synthetic benchmark, check media files, "
+                      "compute audio statistics.")
+    _register_synth(inner)
     _register_check(inner)
+    _register_stats(inner)
+
+
+def _register_synth(inner: argparse._SubParsersAction) -> None:
+    from xmodal.data.synth.cli import add_synth_arguments, run_synth
+
+    help_text = ("Write the synthetic audio-visual benchmark (MP4 clips + manifest with train/val/test splits), "
+                 "byte-for-byte reproducible from --seed; see docs/synthetic.md.")
+    p = inner.add_parser("synth", help=help_text, description=help_text)
+    add_synth_arguments(p)
+    p.set_defaults(func=run_synth)
 
 
 def _register_check(inner: argparse._SubParsersAction) -> None:
@@ -64,3 +78,80 @@ def _run_check(args: argparse.Namespace) -> int:
     console.print(escape(f"{report.summary()}  ({report.seconds:.1f}s)"))
     write_json(args.json, report.to_dict())
     return 1 if report.problems else 0
+
+
+def _register_stats(inner: argparse._SubParsersAction) -> None:
+    help_text = ("Mean/std of an audio front-end's log features over a dataset split (xkd.md §4.1 normalizes "
+                 "log-mels with dataset statistics); load them with xmodal.data.stats.load_stats/apply_stats.")
+    p = inner.add_parser("stats", help=help_text, description=help_text)
+    p.add_argument("spec", metavar="DATASET_OR_MANIFEST",
+                   help="a manifest CSV, a folder with manifest.csv, or a dataset adapter name (with --root)")
+    p.add_argument("--root", metavar="DIR", help="dataset root folder, for adapter names")
+    p.add_argument("--split", default="train", help="split to measure (default %(default)s); statistics come "
+                   "from training data only")
+    p.add_argument("--frontend", choices=sorted(_FRONTENDS), default="logmel",
+                   help="logmel (XKD), fbank (MAViL/AudioMAE) or stft (C²KD) (default %(default)s)")
+    p.add_argument("--seconds", type=float, default=None,
+                   help="clip length in seconds (default: the front-end's paper length, 4 s log-mel, 10 s fbank, "
+                   "3 s stft)")
+    p.add_argument("--max-clips", type=int, default=None, metavar="N", help="use at most N clips (default: all)")
+    p.add_argument("--workers", type=int, default=0, help="decoding processes (default %(default)s)")
+    p.add_argument("--out", required=True, metavar="STATS_JSON", help="where to write the statistics")
+    p.set_defaults(func=_run_stats)
+
+
+# front-end name -> (config class name in xmodal.data.features, paper clip length in seconds)
+_FRONTENDS = {"logmel": ("LogMelConfig", 4.0), "fbank": ("KaldiFbankConfig", 10.0), "stft": ("LinearSTFTConfig", 3.0)}
+
+
+def _run_stats(args: argparse.Namespace) -> int:
+    """Exit status 0 on success, 1 when no clip could be decoded, 2 on a usage error. Bad clips are skipped and
+    counted (the count is printed), never silently dropped."""
+    import sys
+
+    import torch
+    from rich.progress import track
+    from torch.utils.data import DataLoader
+
+    from xmodal.data import features
+    from xmodal.data.collate import SkipCounter, collate_samples
+    from xmodal.data.dataset import AVDataset, resolve_index
+    from xmodal.data.errors import MediaError
+    from xmodal.data.io import AudioSpec
+    from xmodal.data.stats import compute_stats, save_stats
+
+    cls_name, paper_seconds = _FRONTENDS[args.frontend]
+    cfg = getattr(features, cls_name)()
+    frontend = features.build_frontend(cfg)
+    try:
+        index = resolve_index(args.spec, args.root)
+        if args.split:
+            index = index.split(args.split)
+    except (MediaError, ValueError) as err:
+        print(f"xmodal data stats: {err}", file=sys.stderr)
+        return 2
+    if args.max_clips is not None:
+        if args.max_clips < 1:
+            print("xmodal data stats: --max-clips must be >= 1", file=sys.stderr)
+            return 2
+        index.rows = index.rows[: args.max_clips]
+    dataset = AVDataset(index, modalities=("audio",), clip_seconds=args.seconds or paper_seconds,
+                        audio=AudioSpec(sample_rate=cfg.sample_rate), sampling="center", on_error="skip")
+    loader = DataLoader(dataset, batch_size=8, num_workers=args.workers, collate_fn=collate_samples)
+    skipped = SkipCounter()
+
+    def waves() -> Iterator[torch.Tensor]:
+        for batch in track(loader, description=f"{args.frontend} statistics", total=len(loader)):
+            skipped.update(batch)
+            if "audio" in batch:
+                yield batch["audio"]
+
+    try:
+        stats = compute_stats(waves(), frontend)
+    except ValueError:
+        print(f"xmodal data stats: no clip could be decoded ({skipped.report()})", file=sys.stderr)
+        return 1
+    save_stats(args.out, stats)
+    print(f"{args.frontend}: mean {stats['mean']:.4f}, std {stats['std']:.4f} over {stats['num_clips']} clips "
+          f"({skipped.report()}) → {args.out}")
+    return 0

@@ -185,6 +185,7 @@ def run_knn(args: argparse.Namespace) -> int:
 def _pairs(args: argparse.Namespace) -> list[tuple[str, Any, Any]]:
     from xmodal.eval.features import load_features
 
+    args.modality = "audio+video"
     if len(args.audio) != len(args.video):
         raise SystemExit("xmodal eval: --audio and --video need the same number of files")
     return [(f"{a}+{v}", load_features(a), load_features(v)) for a, v in zip(args.audio, args.video, strict=True)]

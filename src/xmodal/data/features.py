@@ -157,7 +157,7 @@ class LogMel(nn.Module):
         mode = "reflect" if x.shape[-1] > pad else "constant"
         x = F.pad(x[:, None], (pad, pad), mode=mode)[:, 0]
         frames = frame_signal(x, self.cfg.n_fft, self.cfg.hop_length) * self.window
-        power = torch.fft.rfft(frames, dim=-1).abs().pow(2)
+        power = torch.view_as_real(torch.fft.rfft(frames, dim=-1)).pow(2).sum(-1)  # |X|², without a sqrt
         mel = power @ self.fb
         return _unbatch(torch.log(mel + self.cfg.log_eps).transpose(1, 2), single)
 

@@ -37,15 +37,23 @@ def to_float_video(frames: Tensor) -> Tensor:
         frames = frames[..., None]
     if frames.shape[-1] == 1:
         frames = frames.expand(*frames.shape[:-1], 3)
-    return frames.permute(3, 0, 1, 2).to(torch.float32) / 255.0
+    # one copy straight into the contiguous (3, T, H, W) layout: later per-channel ops run on dense planes
+    return frames.permute(3, 0, 1, 2).to(torch.float32, memory_format=torch.contiguous_format).div_(255.0)
 
 
 def resize(video: Tensor, size: tuple[int, int]) -> Tensor:
-    """Bilinear (antialiased when shrinking) resize of ``(C, T, H, W)`` to ``(C, T, *size)``."""
+    """Bilinear (antialiased when shrinking) resize of ``(C, T, H, W)`` to ``(C, T, *size)``.
+
+    All C·T planes go through one ``interpolate`` call as channels of a single image, so input and output stay
+    contiguous in ``(C, T, H, W)``. When no side shrinks the antialiasing filter is the plain bilinear one, so the
+    (twice as fast) non-antialiased kernel gives the same result."""
     if tuple(video.shape[-2:]) == tuple(size):
         return video
-    out = F.interpolate(video.transpose(0, 1), size=size, mode="bilinear", align_corners=False, antialias=True)
-    return out.transpose(0, 1)
+    c, t, h, w = video.shape
+    shrinks = size[0] < h or size[1] < w
+    planes = video.reshape(1, c * t, h, w)
+    out = F.interpolate(planes, size=size, mode="bilinear", align_corners=False, antialias=shrinks)
+    return out.view(c, t, *size)
 
 
 def sample_crop(
@@ -102,43 +110,66 @@ def hflip(video: Tensor) -> Tensor:
     return video.flip(-1)
 
 
+def _luma(video: Tensor) -> Tensor:
+    """ITU-R 601 luma ``(1, ...)`` of a ``(3, ...)`` clip, in three fused passes (no per-channel temporaries)."""
+    r, g, b = video[0:1], video[1:2], video[2:3]
+    return (0.299 * r).add_(g, alpha=0.587).add_(b, alpha=0.114)
+
+
 def rgb_to_grayscale(video: Tensor) -> Tensor:
     """ITU-R 601 luma replicated on 3 channels: ``(3, ...)`` -> ``(3, ...)`` with equal channels."""
-    r, g, b = video.unbind(0)
-    return (0.299 * r + 0.587 * g + 0.114 * b).expand(3, *r.shape).clone()
+    luma = _luma(video)
+    return luma.expand(3, *luma.shape[1:]).clone()
 
 
 def _blend(a: Tensor, b: Tensor, factor: float) -> Tensor:
-    return (factor * a + (1.0 - factor) * b).clamp(0.0, 1.0)
+    """``clamp(factor·a + (1 − factor)·b, 0, 1)``; ``b`` may broadcast against ``a`` (a grey plane, a per-frame
+    mean). One output allocation and in-place updates: the colour ops are memory-bound on 32×112² clips."""
+    return (a * factor).add_(b, alpha=1.0 - factor).clamp_(0.0, 1.0)
 
 
 def adjust_brightness(video: Tensor, factor: float) -> Tensor:
-    return _blend(video, torch.zeros_like(video), factor)
+    """Blend with black, i.e. ``clamp(factor · x, 0, 1)``."""
+    return (video * factor).clamp_(0.0, 1.0)
 
 
 def adjust_contrast(video: Tensor, factor: float) -> Tensor:
-    """Blend with each frame's mean grey level (torchvision applied to a ``(T, C, H, W)`` clip)."""
-    mean = rgb_to_grayscale(video)[0].mean(dim=(-2, -1), keepdim=True)
-    return _blend(video, mean.expand_as(video), factor)
+    """Blend with each frame's mean grey level (torchvision applied to a ``(T, C, H, W)`` clip). The mean of the
+    luma is the luma of the channel means, so it takes one reduction pass instead of a grey image."""
+    means = video.mean(dim=(-2, -1), keepdim=True)
+    mean = 0.299 * means[0:1] + 0.587 * means[1:2] + 0.114 * means[2:3]
+    return _blend(video, mean, factor)
 
 
 def adjust_saturation(video: Tensor, factor: float) -> Tensor:
-    return _blend(video, rgb_to_grayscale(video), factor)
+    return _blend(video, _luma(video), factor)
 
 
 def adjust_hue(video: Tensor, shift: float) -> Tensor:
     """Rotate the HSV hue by ``shift`` (fraction of a turn, in [-0.5, 0.5]) keeping S and V, as torchvision does.
 
     Uses the closed form of HSV -> RGB, ``c = V − V·S·clamp(min(k, 4 − k), 0, 1)`` with ``k = (n + 6h) mod 6`` and
-    n = 5, 3, 1 for R, G, B (V·S = max − min), which is several times fewer tensor passes than a table lookup."""
+    n = 5, 3, 1 for R, G, B (V·S = max − min), which is several times fewer tensor passes than a table lookup.
+    Everything runs on single-channel planes, in place where possible: a reduction over the channel dimension
+    and fresh full-clip temporaries (page faults) cost more than the arithmetic on 32×112² clips."""
     r, g, b = video.unbind(0)
-    maxc, minc = video.max(dim=0).values, video.min(dim=0).values
-    cr = maxc - minc
-    safe = torch.where(cr > 0, cr, torch.ones_like(cr))
-    h = torch.where(maxc == r, (g - b) / safe, torch.where(maxc == g, 2.0 + (b - r) / safe, 4.0 + (r - g) / safe))
-    n = torch.tensor([5.0, 3.0, 1.0], dtype=video.dtype, device=video.device).view(3, *([1] * (video.dim() - 1)))
-    k = torch.remainder(n + h + 6.0 * shift, 6.0)
-    return maxc - cr * torch.minimum(k, 4.0 - k).clamp(0.0, 1.0)
+    maxc = torch.maximum(r, g)
+    torch.maximum(maxc, b, out=maxc)
+    cr = torch.minimum(r, g)
+    torch.minimum(cr, b, out=cr)
+    torch.sub(maxc, cr, out=cr)
+    # 6h before the shift: torchvision's priority R, then G, then B when channels tie; grey pixels (cr = 0) get
+    # a finite h and c = V whatever it is.
+    h = torch.where(maxc == r, g - b, torch.where(maxc == g, (b - r).add_(cr, alpha=2.0), (r - g).add_(cr, alpha=4.0)))
+    h.div_(cr.clamp_min(1e-12)).add_(6.0 * shift).remainder_(6.0)
+    out = torch.empty_like(video)
+    k = torch.empty_like(h)
+    for c, n in enumerate((5.0, 3.0, 1.0)):
+        torch.add(h, n, out=k)
+        k.sub_(k.ge(6.0).to(k.dtype), alpha=6.0)  # (n + 6h) mod 6, with n + 6h in [0, 11)
+        torch.minimum(k, 4.0 - k, out=k).clamp_(0.0, 1.0).mul_(cr)
+        torch.sub(maxc, k, out=out[c])
+    return out
 
 
 def color_jitter(
@@ -188,7 +219,7 @@ def normalize(video: Tensor, mean: tuple[float, ...], std: tuple[float, ...]) ->
     """Per-channel ``(x − mean) / std`` on ``(C, T, H, W)``."""
     m = torch.tensor(mean, dtype=video.dtype, device=video.device).view(-1, 1, 1, 1)
     s = torch.tensor(std, dtype=video.dtype, device=video.device).view(-1, 1, 1, 1)
-    return (video - m) / s
+    return (video - m).div_(s)
 
 
 def _affine(video: Tensor, matrix: list[list[float]], fill: float) -> Tensor:

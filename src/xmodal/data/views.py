@@ -80,6 +80,15 @@ def frame_indices(num_frames: int, src_fps: float, start: float, count: int, fps
     return idx % num_frames if cyclic else idx.clamp(0, num_frames - 1)
 
 
+def select_frames(frames: Tensor, idx: Tensor) -> Tensor:
+    """``frames[idx]``; a run of consecutive indices (decoded at the views' fps, the usual case) is a slice, so
+    the full-size frames are not copied before the crop keeps a part of them."""
+    first = int(idx[0])
+    if torch.equal(idx, torch.arange(first, first + idx.numel())):
+        return frames[first : first + idx.numel()]
+    return frames[idx]
+
+
 def take_samples(wave: Tensor, start: int, count: int) -> Tensor:
     """``count`` samples from ``start``, wrapping around when the waveform is too short (loop padding)."""
     n = wave.shape[-1]
@@ -126,7 +135,7 @@ class XKDViews:
         duration = frames.shape[0] / src_fps
         start = _rand_start(duration - vcfg.frames / self.cfg.fps, gen)
         idx = frame_indices(frames.shape[0], src_fps, start, vcfg.frames, self.cfg.fps, cyclic=False)
-        return augment_video_view(frames[idx], vcfg, self.cfg.mean, self.cfg.std, gen)
+        return augment_video_view(select_frames(frames, idx), vcfg, self.cfg.mean, self.cfg.std, gen)
 
     def _audio_view(self, wave: Tensor, sr: int, acfg: AudioViewConfig, gen: torch.Generator) -> Tensor:
         count = round(acfg.seconds * sr)

@@ -159,12 +159,14 @@ def extract_features(
     split: str = "test",
     pooling: Pooling = "features",
     average_clips: bool = True,
+    on_pass: Callable[[int], None] | None = None,
 ) -> FeatureSet:
     """Embed every sample; average all clips of a video over ``train_passes`` passes (xkd.md §A.5).
 
     A batch tensor of shape (B, K, ...) holds K clips per video (one more dim than the single-clip layout);
     ``clips_per_video`` asserts K so a card that says 3 clips cannot silently be computed on 1. With
-    ``average_clips=False`` every clip stays a row (ids repeat). bf16 autocast is used on CUDA only.
+    ``average_clips=False`` every clip stays a row (ids repeat). ``on_pass(p)`` runs before pass ``p`` (e.g.
+    ``dataset.set_epoch``, so every pass draws new clips and augmentations). bf16 autocast on CUDA only.
     """
     model = resolve_backbone(backbone).to(device).eval()
     single_ndim = 5 if modality == "video" else 4
@@ -173,7 +175,9 @@ def extract_features(
     counts: dict[str, int] = {}
     labels: dict[str, np.ndarray] = {}
     rows: list[tuple[str, np.ndarray, np.ndarray]] = []
-    for _ in range(train_passes):
+    for pass_idx in range(train_passes):
+        if on_pass is not None:
+            on_pass(pass_idx)
         for batch in loader:
             x = batch[modality]
             k = x.shape[1] if x.ndim == single_ndim + 1 else 1

@@ -20,6 +20,7 @@ from xmodal.methods.engine import build_trainer, fit
 from xmodal.methods.pretrain_data import build_train_loader
 from xmodal.methods.xkd import XKD, view_grids
 from xmodal.methods.xkd_config import PretrainConfig
+from xmodal.models.masking import num_visible
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
@@ -48,7 +49,7 @@ def describe(cfg: PretrainConfig, method: XKD) -> dict[str, Any]:
         entry = {"tokens": n, "grid": list(grid)}
         if view.endswith("global"):
             ratio = cfg.model.video_mask_ratio if mod == "video" else cfg.model.audio_mask_ratio
-            entry["visible_when_masked"] = int(n * (1 - ratio))
+            entry["visible_when_masked"] = num_visible(n, ratio)
         tokens[view] = entry
     return {
         "method": cfg.method,

@@ -53,15 +53,16 @@ class SynthConfig:
     distractors: int = 3
     distractor_frac: float = 0.2
     distractor_alpha: float = 0.9
+    distractor_stripe_contrast: float = 0.6
     gradient_strength: float = 0.6
     texture_strength: float = 0.35
     pixel_noise: float = 0.06
     # sounds: pitches are put on centres of an HTK mel filterbank so that they survive XKD's log-mel
     mel_bins: int = 80
     patch_height: int = 4
-    pitch_bin0: int = 10
+    pitch_bin0: int = 24
     pitch_bin_step: int = 5
-    offscreen_bin0: int = 48
+    offscreen_bin0: int = 52
     offscreen_bin_step: int = 5
     sustain: float = 0.35
     onset_decay: float = 0.08
@@ -92,6 +93,7 @@ class SynthConfig:
             (self.stripe_period_frac * self.size >= 3, "stripe period below 3 px aliases"),
             (0 < self.speed_min <= self.speed_max, "need 0 < speed_min <= speed_max"),
             (self.distractors >= 0 and 0 <= self.distractor_alpha <= 1, "distractors/distractor_alpha out of range"),
+            (0 <= self.distractor_stripe_contrast <= 1, "distractor_stripe_contrast must be in [0, 1]"),
             (math.gcd(self.pitch_bin_step, self.patch_height) == 1,
              "pitch_bin_step must be coprime with patch_height (else classes share a mel row inside a patch)"),
             (self.pitch_bin0 + self.pitch_bin_step * (self.general_levels - 1) < self.offscreen_bin0 - 2,

@@ -57,6 +57,7 @@ class ClipPlan:
     distractor_start: tuple[tuple[float, float], ...]
     distractor_velocity: tuple[tuple[float, float], ...]
     distractor_colour: tuple[tuple[float, float, float], ...]
+    distractor_theta: tuple[float, ...]
     tone_phase: float
     offscreen_rate: float
     offscreen_phase: float
@@ -98,6 +99,7 @@ def plan_clip(cfg: SynthConfig, index: int, label: int) -> ClipPlan:
                     for _ in range(cfg.distractors))
     d_vel = tuple((_unit_speed(rng, cfg) * cfg.size, _unit_speed(rng, cfg) * cfg.size) for _ in range(cfg.distractors))
     d_col = tuple(tuple(float(c) for c in rng.uniform(0, 1, 3)) for _ in range(cfg.distractors))
+    d_theta = tuple(float(t) for t in rng.uniform(0, np.pi, cfg.distractors))
     return ClipPlan(
         index=index, label=label, general=g, video_specific=v, audio_specific=a,
         object_px=obj, start_xy=start, velocity_xy=vel, bounces=tuple(float(t) for t in np.sort(hits)),
@@ -108,6 +110,7 @@ def plan_clip(cfg: SynthConfig, index: int, label: int) -> ClipPlan:
                   float(rng.uniform(0.5, 2.0)), float(rng.uniform(-1.0, 1.0))),  # type: ignore[arg-type]
         texture_velocity=(float(rng.uniform(-1, 1) * cfg.size / 2), float(rng.uniform(-1, 1) * cfg.size / 2)),
         distractor_start=d_start, distractor_velocity=d_vel, distractor_colour=d_col,  # type: ignore[arg-type]
+        distractor_theta=d_theta,
         tone_phase=float(rng.uniform(0, 2 * np.pi)),
         offscreen_rate=float(rng.uniform(0.5, 2.0)), offscreen_phase=float(rng.uniform(0, 2 * np.pi)),
         gain_db=float(rng.uniform(cfg.gain_db_min, cfg.gain_db_max)),

@@ -1,10 +1,13 @@
 """Frames of one clip, vectorized over (T, H, W) in numpy.
 
 Layers, back to front: drifting colour gradient → moving blocky texture → the bouncing object (silhouette =
-video-specific factor, stripe orientation = modality-general factor) → opaque moving distractor disks drawn
-OVER the object → pixel noise. The pilot (shared/notes/pilot-xkd-synthetic.md) found that the visual class must
+video-specific factor, stripe orientation = modality-general factor) → moving distractor disks (alpha 0.9)
+drawn OVER the object, themselves striped at random orientations with lower contrast → pixel noise. The pilot (shared/notes/pilot-xkd-synthetic.md) found that the visual class must
 be a coarse, high-contrast luminance pattern carried by many patches to be learnable at 32², and that heavy
-nuisance drawn over it is what makes a reconstruction-only learner drift to the nuisance.
+nuisance drawn over it is what makes a reconstruction-only learner drift to the nuisance. Striped distractors
+add orientation energy that is unrelated to the label, so "how much of each orientation is in the frame" is
+not enough: a video learner must tie the orientation to the object (which the audio singles out: its
+bounces are the heard onsets).
 """
 
 from __future__ import annotations
@@ -18,6 +21,14 @@ from xmodal.data.synth.plan import ClipPlan, clip_rng, reflect
 def _soft(edge_distance: np.ndarray) -> np.ndarray:
     """Anti-aliased coverage from a signed distance (positive inside), one pixel wide."""
     return np.clip(edge_distance + 0.5, 0.0, 1.0)
+
+
+def _stripes(dx: np.ndarray, dy: np.ndarray, theta: float, period: float) -> np.ndarray:
+    """Soft square wave in [0, 1] across the stripe normal at angle ``theta``; phase fixed to the centre
+    (dx, dy) = 0, so the polarity is the same in every clip (the pilot's learnable cue)."""
+    kx, ky = float(2 * np.pi * np.cos(theta) / period), float(2 * np.pi * np.sin(theta) / period)
+    across = np.cos(kx * dx + ky * dy)
+    return 0.5 + 0.5 * np.clip(3.0 * across, -1.0, 1.0)
 
 
 def _blend(frames: np.ndarray, colour: np.ndarray, alpha: np.ndarray) -> None:
@@ -61,7 +72,7 @@ def render_video(cfg: SynthConfig, plan: ClipPlan) -> np.ndarray:
 
     amp = np.asarray(plan.gradient[:3], np.float32)
     angle, cycles, drift = plan.gradient[3:]
-    along = (np.cos(angle) * xx + np.sin(angle) * yy) / s
+    along = (float(np.cos(angle)) * xx + float(np.sin(angle)) * yy) / s
     wave = np.sin(2 * np.pi * (cycles * along + drift * t3))
     frames = np.asarray(plan.background, np.float32) + (cfg.gradient_strength * wave[..., None]) * amp
 
@@ -76,22 +87,25 @@ def render_video(cfg: SynthConfig, plan: ClipPlan) -> np.ndarray:
 
     cx, cy = object_track(cfg, plan, times)
     dx, dy = xx - cx[:, None, None].astype(np.float32), yy - cy[:, None, None].astype(np.float32)
-    theta = np.pi * plan.general / cfg.general_levels
     period = cfg.stripe_period_frac * s
-    # soft square wave across the stripe normal (angle θ = π·g/K_g), phase fixed to the object centre (polarity)
-    across = np.cos(2 * np.pi * (np.cos(theta) * dx + np.sin(theta) * dy) / period)
-    stripes = 0.5 + 0.5 * np.clip(3.0 * across, -1.0, 1.0)
     light, dark = np.asarray(plan.light, np.float32), np.asarray(plan.dark, np.float32)
+    stripes = _stripes(dx, dy, np.pi * plan.general / cfg.general_levels, period)
     colour = dark + stripes[..., None] * (light - dark)
     _blend(frames, colour, shape_coverage(SHAPES[plan.video_specific], dx, dy, plan.object_px / 2))
 
     radius = cfg.distractor_frac * s
     span = s + 2 * radius
-    for start, vel, col in zip(plan.distractor_start, plan.distractor_velocity, plan.distractor_colour, strict=True):
+    for start, vel, col, theta in zip(plan.distractor_start, plan.distractor_velocity, plan.distractor_colour,
+                                      plan.distractor_theta, strict=True):
         bx = reflect(start[0] + radius, vel[0], span, times) - radius
         by = reflect(start[1] + radius, vel[1], span, times) - radius
-        dist = np.sqrt((xx - bx[:, None, None]) ** 2 + (yy - by[:, None, None]) ** 2)
-        _blend(frames, np.asarray(col, np.float32), cfg.distractor_alpha * _soft(radius - dist))
+        ddx, ddy = xx - bx[:, None, None].astype(np.float32), yy - by[:, None, None].astype(np.float32)
+        alpha = cfg.distractor_alpha * _soft(radius - np.sqrt(ddx * ddx + ddy * ddy))
+        if cfg.distractor_stripe_contrast > 0:
+            shade = cfg.distractor_stripe_contrast * (_stripes(ddx, ddy, theta, period) - 0.5)
+            _blend(frames, np.asarray(col, np.float32) + shade[..., None], alpha)
+        else:
+            _blend(frames, np.asarray(col, np.float32), alpha)
 
     if cfg.pixel_noise > 0:
         # uniform noise with standard deviation ``pixel_noise`` from raw bytes: 10× cheaper than Gaussian draws

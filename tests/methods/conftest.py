@@ -1,0 +1,96 @@
+"""Fixtures for the XKD method tests: a tiny synthetic benchmark (generated once) and a tiny XKD config.
+
+The benchmark is 24 clips of 2 s at 32² and 8 fps (about 17 train clips → 4 batches of 4); the config shrinks
+the paper's recipe to 32-d, 2-block ViTs with a 16-way projector so a training step takes a fraction of a second
+on one core. The same overrides drive the Python tests and the ``xmodal pretrain`` subprocess tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from xmodal.config import load_config
+from xmodal.configs import config_path
+from xmodal.data.synth.config import SynthConfig
+from xmodal.data.synth.generate import generate
+from xmodal.methods.xkd_config import PretrainConfig
+
+TINY_MODEL = [
+    "model.video.dim=32", "model.video.depth=2", "model.video.heads=2",
+    "model.audio.dim=32", "model.audio.depth=2", "model.audio.heads=2",
+    "model.decoder_dim=32", "model.decoder_depth=1", "model.decoder_heads=2",
+    "model.proj_hidden=32", "model.proj_bottleneck=16", "model.proj_out=16",
+]
+TINY_DATA = [
+    "data.clip_seconds=2.0", "data.views.fps=8.0", "data.views.video_global.frames=8",
+    "data.views.video_local.frames=4", "data.views.video_local.size=16", "data.views.audio_global.seconds=2.0",
+]
+TINY_TRAINER = [
+    "trainer.batch_size=4", "trainer.max_epochs=1", "trainer.progress=none", "trainer.accelerator=cpu",
+    "trainer.devices=1", "trainer.log_every_n_steps=1",
+]
+
+
+def tiny_overrides(manifest: str | Path | None = None, out_dir: str | Path | None = None,
+                   extra: Sequence[str] = ()) -> list[str]:
+    """``key=value`` overrides that turn ``xkd/synthetic_tiny`` into the test-sized run."""
+    out = [*TINY_MODEL, *TINY_DATA, *TINY_TRAINER]
+    out.append(f"data.source={manifest if manifest is not None else 'unused.csv'}")
+    if out_dir is not None:
+        out.append(f"out_dir={out_dir}")
+    return [*out, *extra]
+
+
+def tiny_config(*extra: str, manifest: str | Path | None = None, out_dir: str | Path | None = None) -> PretrainConfig:
+    return load_config(PretrainConfig, config_path("xkd/synthetic_tiny"), tiny_overrides(manifest, out_dir, extra))
+
+
+def fake_batch(cfg: PretrainConfig, batch: int = 4, seed: int = 0) -> dict[str, Any]:
+    """An in-memory batch with the collated view shapes of ``cfg`` (what ``collate_samples`` yields)."""
+    gen = torch.Generator().manual_seed(seed)
+    v, mel = cfg.data.views, cfg.data.views.logmel
+
+    def video(frames: int, size: int) -> torch.Tensor:
+        return torch.randn(batch, 3, frames, size, size, generator=gen)
+
+    def audio(seconds: float) -> torch.Tensor:
+        return torch.randn(batch, 1, mel.n_mels, mel.num_frames(round(seconds * mel.sample_rate)), generator=gen)
+
+    return {
+        "video": {"global": video(v.video_global.frames, v.video_global.size),
+                  "local": [video(v.video_local.frames, v.video_local.size) for _ in range(v.num_video_local)]},
+        "audio": {"global": audio(v.audio_global.seconds),
+                  "local": [audio(v.audio_local.seconds) for _ in range(v.num_audio_local)]},
+        "index": torch.arange(batch),
+        "skipped": [],
+    }
+
+
+@pytest.fixture()
+def make_cfg() -> Any:
+    """Factory fixture: ``make_cfg("loss.objective=vmae", manifest=..., out_dir=...)`` → a tiny config."""
+    return tiny_config
+
+
+@pytest.fixture()
+def make_batch() -> Any:
+    """Factory fixture: ``make_batch(cfg, batch=4, seed=0)`` → an in-memory batch of the view shapes."""
+    return fake_batch
+
+
+@pytest.fixture()
+def overrides() -> Any:
+    """Factory fixture: ``overrides(manifest, out_dir, extra)`` → the tiny run's ``key=value`` list."""
+    return tiny_overrides
+
+
+@pytest.fixture(scope="session")
+def synth_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny synthetic benchmark (24 clips, 2 s, 32², 8 fps), generated once per session."""
+    out = tmp_path_factory.mktemp("synth")
+    return generate(SynthConfig.demo(clips=24, duration=2.0, fps=8), out, workers=1)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 
 import numpy as np
@@ -35,3 +36,28 @@ def separable() -> FeatureSet:
 @pytest.fixture
 def random_labels() -> FeatureSet:
     return toy(n=600, separable=False)
+
+
+@pytest.fixture(scope="session")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """24 clips of 32² × 4 s with one corrupt test file added; a video ViT trained on 8 frames of 32² (2-frame
+    cuboids) and an audio ViT on an 80 × 112 log-mel: geometry must be read off their grids."""
+    from xmodal.data.synth.config import SynthConfig
+    from xmodal.data.synth.generate import generate
+    from xmodal.models import export_backbone
+    from xmodal.models.vit import vit_tiny
+
+    root = tmp_path_factory.mktemp("bench")
+    generate(SynthConfig.demo(clips=24, splits=(0.5, 0.17, 0.33)), root / "synth", workers=1)
+    manifest = root / "synth" / "manifest.csv"
+    broken = root / "synth" / "clips" / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    label = manifest.read_text().splitlines()[1].split(",")[1]
+    shutil.copy(root / "synth" / "manifest.json", root / "synth" / "broken.json")
+    (root / "synth" / "broken.csv").write_text(manifest.read_text() + f"clips/broken.mp4,{label},test,0.0,4.0,broken\n")
+    video = vit_tiny("video", grid=(4, 4, 4), patch=(2, 8, 8), dim=32, depth=2, heads=2)
+    audio = vit_tiny("audio", grid=(20, 7), dim=32, depth=2, heads=2)
+    v, _ = export_backbone(video, root / "export" / "video")
+    a, _ = export_backbone(audio, root / "export" / "audio")
+    return {"manifest": str(manifest), "broken": str(root / "synth" / "broken.csv"), "video": str(v), "audio": str(a),
+            "root": str(root)}

@@ -124,7 +124,9 @@ def test_masked_encoder_sees_only_visible_tokens(make_cfg: Any, make_batch: Any)
     for mod in ("video", "audio"):
         x = m._trim(mod, batch[mod]["global"])
         seen: list[int] = []
-        hook = m.student[mod].blocks[0].register_forward_hook(lambda _m, inp, _o: seen.append(inp[0].shape[1]))
+        hook = m.student[mod].blocks[0].register_forward_hook(
+            lambda _m, inp, _o, seen=seen: seen.append(inp[0].shape[1])
+        )
         out = m.masked_reconstruction(mod, x)
         hook.remove()
         total = report["tokens"][f"{mod}_global"]["tokens"]
@@ -198,3 +200,18 @@ def test_paper_configs_sizes(name: str, video_params: tuple[float, float]) -> No
     assert report["tokens"]["audio_local"]["grid"] == [20, 7]  # 80×112 local view
     assert (cfg.loss.lambda_ae, cfg.loss.lambda_da, cfg.loss.lambda_kd) == (5.0, 1.0, 1.0)
     assert (cfg.model.video_mask_ratio, cfg.model.audio_mask_ratio) == (0.85, 0.80)
+
+
+def test_mmd_kernel_switch_reaches_domain_alignment(make_cfg: Any, make_batch: Any) -> None:
+    """``loss.mmd_kernel=gaussian_gamma`` reads the bandwidth list as the official code's γ (Eq. 8 uses σ)."""
+    torch.manual_seed(2)
+    sigma = XKD(make_cfg())
+    gamma = XKD(make_cfg("loss.mmd_kernel=gaussian_gamma"))
+    gamma.load_state_dict(sigma.state_dict())
+    batch = make_batch(sigma.cfg)
+    torch.manual_seed(3)
+    da_sigma = _quiet_losses(sigma, batch)["da"]
+    torch.manual_seed(3)
+    da_gamma = _quiet_losses(gamma, batch)["da"]
+    assert torch.isfinite(da_sigma) and torch.isfinite(da_gamma)
+    assert not torch.allclose(da_sigma, da_gamma)

@@ -47,10 +47,10 @@ SCRIPT = textwrap.dedent(
     torch.save({
         "centers": {"video": method.center_video.clone(), "audio": method.center_audio.clone()},
         "teacher": {k: v.clone() for k, v in method.state_dict().items() if k.startswith("teacher")},
-        "student": {k: v.clone() for k, v in method.state_dict().items() if k.startswith("student.")},
+        "student": {k: v.clone() for k, v in method.state_dict().items() if k.startswith(("student.", "head."))},
         "seen": seen,
         "info": {"rank": trainer.global_rank, "world": trainer.world_size, "steps": trainer.global_step,
-                 "sync_batchnorm": trainer._accelerator_connector.sync_batchnorm, "bn_types": sorted(set(sync_bn)),
+                 "sync_batchnorm": trainer.strategy._layer_sync is not None, "bn_types": sorted(set(sync_bn)),
                  "exports": sorted(result["exports"])},
     }, f"{out}/rank{trainer.global_rank}.pt")
     """
@@ -75,12 +75,17 @@ def test_xkd_ddp_two_ranks_stay_in_sync(tmp_path: Path, synth_manifest: Path, ov
     r0, r1 = _load(tmp_path / "rank0.pt"), _load(tmp_path / "rank1.pt")
     assert (r0["info"]["rank"], r1["info"]["rank"]) == (0, 1)
     assert r0["info"]["world"] == 2 and r0["info"]["steps"] == r1["info"]["steps"] == 2
-    # SyncBatchNorm conversion happened (the DINO projector's BN layers, students and teachers).
-    assert r0["info"]["sync_batchnorm"] is True and r0["info"]["bn_types"] == ["SyncBatchNorm"]
+    # PyTorch's DDP refuses SyncBatchNorm on CPU: the engine turns it off there (GPU runs convert the DINO
+    # projector's BN layers). BN running statistics are then per process between steps (DDP re-broadcasts rank
+    # 0's buffers at each forward; they are unused in training mode), so only weights are compared below.
+    assert r0["info"]["sync_batchnorm"] is False and r0["info"]["bn_types"] == ["BatchNorm1d"]
+    assert "sync_batchnorm: ignored on CPU" in done.stderr
     assert r0["info"]["exports"] and not r1["info"]["exports"]  # only rank 0 exports
     for key in ("teacher", "student"):
         assert r0[key].keys() == r1[key].keys() and r0[key]
         for name, value in r0[key].items():
+            if "running_" in name or "num_batches_tracked" in name:
+                continue
             assert torch.equal(value, r1[key][name]), f"{key} {name} differs across ranks"
     # Ranks saw different data, yet their centers are identical: the global-batch mean of Eq. 11 centering.
     assert not torch.equal(r0["seen"][0]["video"], r1["seen"][0]["video"])

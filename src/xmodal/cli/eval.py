@@ -1,7 +1,9 @@
 """``xmodal eval {svm,linear,knn,fusion,retrieval,finetune}``: evaluation protocols with a protocol card.
 
 Frozen-feature verbs read precomputed ``.npz``/``.safetensors`` files (``features``, ``labels``, ``ids``, ``split``
-[, ``fold``]); several files are several splits (UCF101/HMDB51 splits 1–3) and are averaged. Every verb writes
+[, ``fold``]); several files are several splits (UCF101/HMDB51 splits 1–3) and are averaged. Or they extract
+features from a backbone export on a manifest (``--backbone FILE --data MANIFEST``; see
+:mod:`xmodal.cli._eval_inputs`). ``finetune`` trains end to end (:mod:`xmodal.eval.finetune_run`). Every verb writes
 ``{"protocol", "metric", "mean", "std", "per_split", "runtime_s"}`` with ``--json``. Heavy imports stay inside.
 """
 
@@ -12,12 +14,14 @@ import time
 from typing import Any
 
 from xmodal.cli._common import add_group, write_json
+from xmodal.cli._eval_finetune import add_finetune_args, run_finetune
+from xmodal.cli._eval_inputs import add_extraction_args, clips, feature_inputs, pair_inputs
 
 
 def _common(p: argparse.ArgumentParser, features: bool = True) -> None:
     if features:
-        p.add_argument("--features", nargs="+", required=True, metavar="FILE",
-                       help="precomputed features, one file per split")
+        p.add_argument("--features", nargs="+", metavar="FILE", help="precomputed features, one file per split")
+    add_extraction_args(p, pair=not features)
     p.add_argument("--json", metavar="OUT", help="write the result + protocol card as JSON")
     p.add_argument("--png", metavar="DIR", help="write a PCA scatter and a confusion matrix (first split)")
     p.add_argument("--dataset", default="", help="dataset name recorded in the card")
@@ -25,9 +29,11 @@ def _common(p: argparse.ArgumentParser, features: bool = True) -> None:
     p.add_argument("--checkpoint", default="", help="backbone file the features came from (sha256 in the card)")
     p.add_argument("--modality", default="video", choices=["video", "audio", "audio+video"])
     p.add_argument("--pooling", default="mean of patch tokens", help="how the producer pooled tokens (card)")
-    p.add_argument("--cls", action="store_true", help="features include the CLS token (card)")
-    p.add_argument("--train-clips", type=int, default=1, help="clips averaged per training video (card)")
-    p.add_argument("--test-clips", type=int, default=1, help="clips averaged per test video (card)")
+    p.add_argument("--cls", action="store_true", help="CLS token instead of the patch-token mean (card; extraction)")
+    p.add_argument("--train-clips", type=int, help="clips averaged per training video (precomputed: card only, "
+                                                   "default 1; --backbone: extracted, default 25)")
+    p.add_argument("--test-clips", type=int, help="uniformly spaced clips averaged per val/test video "
+                                                  "(precomputed: card only, default 1; --backbone: default 3)")
     p.add_argument("--device", default="cpu")
 
 
@@ -60,28 +66,38 @@ def register(sub: argparse._SubParsersAction) -> None:
                            ("retrieval", run_retrieval, "Recall@K audio->video and video->audio")):
         p = inner.add_parser(verb, help=text)
         _common(p, features=False)
-        p.add_argument("--audio", nargs="+", required=True, metavar="FILE", help="audio features, one per split")
-        p.add_argument("--video", nargs="+", required=True, metavar="FILE", help="video features, one per split")
+        p.add_argument("--audio", nargs="+", metavar="FILE", help="audio features, one per split")
+        p.add_argument("--video", nargs="+", metavar="FILE", help="video features, one per split")
         p.add_argument("--seed", type=int, default=0)
         p.set_defaults(func=fn)
     inner.choices["retrieval"].add_argument("--k", nargs="+", type=int, default=[1, 5, 10])
     inner.choices["retrieval"].add_argument("--split", default="test")
     inner.choices["fusion"].add_argument("--costs", nargs="+", type=float, default=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0])
-    p = inner.add_parser("finetune", help="show a fine-tuning preset (xkd Tables S6-S7, mavil Table 10)")
+    p = inner.add_parser("finetune", help="fine-tune exported backbones with a preset (xkd Tables S6-S7, mavil "
+                                          "Table 10); without --data it shows the preset")
     p.add_argument("--preset", required=True, help="preset name, or 'list'")
     p.add_argument("--json", metavar="OUT")
+    add_finetune_args(p)
     p.set_defaults(func=run_finetune)
 
 
 def _card(args: argparse.Namespace, protocol: str, files: list[str], **kw: Any) -> Any:
     from xmodal.eval.protocol import FeatureSpec, ProtocolCard, file_sha256
 
-    spec = FeatureSpec(source="precomputed: " + ", ".join(files), pooling=args.pooling, cls_token=args.cls,
-                       modality=args.modality, train_clips_per_video=args.train_clips,
-                       test_clips_per_video=args.test_clips)
-    ck = args.checkpoint
+    extraction = getattr(args, "extraction", {})
+    train, test = clips(args, bool(extraction))
+    if extraction:
+        source = "extracted: " + ", ".join(files)
+        pooling = "CLS token" if args.cls else "mean of last-layer patch tokens"
+        infos = [extraction[m] for m in ("audio", "video")] if "audio" in extraction else [extraction]
+        sha = " + ".join(i["backbone_sha256"] for i in infos)
+    else:
+        source, pooling = "precomputed: " + ", ".join(files), args.pooling
+        sha = file_sha256(args.checkpoint) if args.checkpoint else ""
+    spec = FeatureSpec(source=source, pooling=pooling, cls_token=args.cls, modality=args.modality,
+                       train_clips_per_video=train, test_clips_per_video=test, extraction=extraction)
     return ProtocolCard(protocol=protocol, features=spec, dataset=args.dataset, split_files=list(args.split_files),
-                        checkpoint=ck, checkpoint_sha256=file_sha256(ck) if ck else "", **kw)
+                        checkpoint=args.checkpoint, checkpoint_sha256=sha, **kw)
 
 
 def _finish(args: argparse.Namespace, card: Any, metric: str, per_split: list[dict[str, Any]], start: float,
@@ -115,7 +131,7 @@ def _metric(data: Any) -> str:
 def run_svm(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from xmodal.eval.features import FeatureSet, load_features
+    from xmodal.eval.features import FeatureSet
     from xmodal.eval.svm import SVMConfig, svm_eval, svm_eval_folds
 
     start = time.perf_counter()
@@ -123,8 +139,8 @@ def run_svm(args: argparse.Namespace) -> int:
                     device=args.device, seed=args.seed)
     per_split: list[dict[str, Any]] = []
     first = None
-    for path in args.features:
-        data = load_features(path)
+    inputs = feature_inputs(args)
+    for path, data in inputs:
         results = svm_eval_folds(data, cfg) if args.folds else [svm_eval(data, cfg)]
         if first is None:
             view = data
@@ -135,16 +151,16 @@ def run_svm(args: argparse.Namespace) -> int:
         per_split += [{"file": path, **r} for r in results]
     rule = ("leave-one-fold-out over 'fold'; C by CV over the other folds" if args.folds else
             "C maximizing val score (val split) else stratified k-fold CV on train; refit on train+val; test once")
-    card = _card(args, "svm", args.features, normalization="l2", grid={"C": list(cfg.costs)}, selection_rule=rule,
-                 seeds=[args.seed], hyperparameters={"loss": "squared_hinge", "multiclass": "one-vs-rest",
-                                                     "backend": cfg.backend, "cv_folds": cfg.cv_folds})
+    card = _card(args, "svm", [n for n, _ in inputs], normalization="l2", grid={"C": list(cfg.costs)},
+                 selection_rule=rule, seeds=[args.seed],
+                 hyperparameters={"loss": "squared_hinge", "multiclass": "one-vs-rest", "backend": cfg.backend,
+                                  "cv_folds": cfg.cv_folds})
     return _finish(args, card, _metric(data), per_split, start, first)
 
 
 def run_linear(args: argparse.Namespace) -> int:
     from dataclasses import asdict, replace
 
-    from xmodal.eval.features import load_features
     from xmodal.eval.linear_probe import ProbeConfig, preset, probe_eval
 
     start = time.perf_counter()
@@ -152,43 +168,33 @@ def run_linear(args: argparse.Namespace) -> int:
     over = {k: getattr(args, k) for k in ("epochs", "batch_size", "lr", "weight_decay", "dropout", "schedule")}
     cfg = replace(cfg, device=args.device, **{k: v for k, v in over.items() if v is not None})
     per_split, first = [], None
-    for path in args.features:
-        data = load_features(path)
+    inputs = feature_inputs(args)
+    for path, data in inputs:
         for seed in args.seeds:
             r = probe_eval(data, cfg, seed)
             first = first or (data, r["predictions"])
             per_split.append({"file": path, **r})
-    card = _card(args, "linear", args.features, normalization=cfg.normalize, hyperparameters=asdict(cfg),
+    card = _card(args, "linear", [n for n, _ in inputs], normalization=cfg.normalize, hyperparameters=asdict(cfg),
                  selection_rule=f"fixed preset {args.preset or 'default'}; trained on train+val", seeds=args.seeds)
     return _finish(args, card, _metric(data), per_split, start, first)
 
 
 def run_knn(args: argparse.Namespace) -> int:
-    from xmodal.eval.features import load_features
     from xmodal.eval.knn import knn_eval
 
     start = time.perf_counter()
     per_split, first = [], None
-    for path in args.features:
-        data = load_features(path)
+    inputs = feature_inputs(args)
+    for path, data in inputs:
         r = knn_eval(data, ks=args.k, temperature=args.temperature, device=args.device)
         main = r["per_k"][str(args.k[0])]
         first = first or (data, main["predictions"])
         per_k = {k: {"value": v["value"], "metrics": v["metrics"]} for k, v in r["per_k"].items()}
         per_split.append({"file": path, "value": main["value"], "per_k": per_k, "runtime_s": r["runtime_s"]})
-    card = _card(args, "knn", args.features, normalization="l2 (cosine)",
+    card = _card(args, "knn", [n for n, _ in inputs], normalization="l2 (cosine)",
                  hyperparameters={"k": args.k, "temperature": args.temperature, "vote": "sum of exp(s/T)"},
                  selection_rule=f"none; 'mean' reports k={args.k[0]}, per_k lists all")
     return _finish(args, card, _metric(data), per_split, start, first)
-
-
-def _pairs(args: argparse.Namespace) -> list[tuple[str, Any, Any]]:
-    from xmodal.eval.features import load_features
-
-    args.modality = "audio+video"
-    if len(args.audio) != len(args.video):
-        raise SystemExit("xmodal eval: --audio and --video need the same number of files")
-    return [(f"{a}+{v}", load_features(a), load_features(v)) for a, v in zip(args.audio, args.video, strict=True)]
 
 
 def run_fusion(args: argparse.Namespace) -> int:
@@ -198,12 +204,13 @@ def run_fusion(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     cfg = SVMConfig(costs=tuple(args.costs), device=args.device, seed=args.seed)
     per_split, first = [], None
-    for name, audio, video in _pairs(args):
+    pairs = pair_inputs(args)
+    for name, audio, video in pairs:
         data = fuse(audio, video)
         r = svm_eval(data, cfg)
         first = first or (data, r["predictions"])
         per_split.append({"file": name, **r})
-    card = _card(args, "fusion", [*args.audio, *args.video], normalization="l2 per modality, then concatenated",
+    card = _card(args, "fusion", [n for n, _, _ in pairs], normalization="l2 per modality, then concatenated",
                  grid={"C": list(cfg.costs)}, selection_rule="C on val split else stratified CV on train",
                  seeds=[args.seed])
     return _finish(args, card, _metric(data), per_split, start, first)
@@ -214,23 +221,10 @@ def run_retrieval(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     per_split = []
-    for name, audio, video in _pairs(args):
+    pairs = pair_inputs(args)
+    for name, audio, video in pairs:
         r = retrieval_eval(audio, video, ks=args.k, split=args.split, device=args.device)
         per_split.append({"file": name, "value": r["a2v"][f"R@{args.k[0]}"], **r})
-    card = _card(args, "retrieval", [*args.audio, *args.video], normalization="l2 (cosine)",
+    card = _card(args, "retrieval", [n for n, _, _ in pairs], normalization="l2 (cosine)",
                  hyperparameters={"k": args.k, "split": args.split}, selection_rule="none (zero-shot)")
     return _finish(args, card, f"a2v R@{args.k[0]}", per_split, start)
-
-
-def run_finetune(args: argparse.Namespace) -> int:
-    from dataclasses import asdict
-
-    from xmodal.eval.finetune_config import PRESETS, finetune_preset
-
-    if args.preset == "list":
-        print("\n".join(f"{k}: {v.source}" for k, v in PRESETS.items()))
-        return 0
-    cfg = asdict(finetune_preset(args.preset))
-    print("\n".join(f"{k}: {v}" for k, v in cfg.items()))
-    write_json(args.json, {"preset": args.preset, **cfg})
-    return 0

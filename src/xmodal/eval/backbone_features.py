@@ -5,19 +5,24 @@ This is the glue behind ``xmodal eval ... --backbone FILE --data MANIFEST``: the
 ``read_manifest(MANIFEST)`` (imported lazily, so precomputed-feature evaluation needs neither). Training videos are
 passed ``train_passes`` times, each pass with new random clip starts (``set_epoch``) and the train transform's
 augmentation; test videos yield ``test_clips`` uniformly spaced clips (xkd.md §A.5: 25 / 3), averaged per id.
-The cache key hashes the weights file, the manifest file and every extraction option.
+The cache key hashes the weights file, the manifest file, the input geometry and every extraction option.
+Inputs are shaped by an :class:`~xmodal.eval.geometry.EvalGeometry` resolved against the backbone (export
+metadata, token grid, paper defaults). Undecodable files are skipped (``on_error="skip"``), counted per split and
+returned, never silent.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
 from xmodal.eval.features import FeatureSet, Pooling, cache_key, cached, extract_features
+from xmodal.eval.geometry import EvalGeometry, resolve_geometry
 from xmodal.eval.protocol import file_sha256
 
 Transform = Callable[[dict[str, Any]], dict[str, Any]]
@@ -25,15 +30,38 @@ Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
 @dataclass(frozen=True)
 class ExtractionOptions:
-    clip_seconds: float = 4.0
+    """``train_passes`` augmented clips per training video and ``test_clips`` uniformly spaced clips per val/test
+    video (xkd.md §A.5: 25 / 3). ``decode_cache`` decodes each file once and cuts every clip from memory
+    (``AVDataset(cache=True)``; small sets only)."""
+
     train_passes: int = 25
     test_clips: int = 3
     batch_size: int = 32
-    num_workers: int = 2
+    num_workers: int = 0
     pooling: Pooling = "features"
     device: str = "cpu"
     amp_bf16: bool = True
     seed: int = 0
+    decode_cache: bool = False
+
+
+@dataclass
+class Extracted:
+    """Features of every split plus what the protocol card needs: geometry (and where each field came from),
+    per-split video/clip/skip counts, and whether a split came from the cache."""
+
+    features: FeatureSet
+    geometry: EvalGeometry
+    geometry_sources: dict[str, str]
+    splits: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def skipped(self) -> int:
+        return sum(int(s["skipped_clips"]) for s in self.splits.values())
+
+    def card_info(self) -> dict[str, Any]:
+        return {"geometry": asdict(self.geometry), "geometry_sources": self.geometry_sources,
+                "splits": self.splits, "skipped_clips": self.skipped}
 
 
 def _describe(transform: Transform) -> str:
@@ -48,57 +76,94 @@ def weights_file(backbone_path: str | Path) -> Path:
     return p if p.suffix == ".safetensors" else Path(f"{p.with_suffix('') if p.suffix == '.json' else p}.safetensors")
 
 
+def _skip_summary(entries: list[tuple[str, str]]) -> dict[str, Any]:
+    from xmodal.data.collate import SkipCounter
+
+    counter = SkipCounter()
+    counter.update(entries)
+    summary = counter.summary()
+    return {"skipped_clips": summary["count"], "skipped_by_kind": summary["by_kind"],
+            "skipped_files": [f["path"] for f in summary["files"]]}
+
+
 def features_from_backbone(
     backbone_path: str | Path,
     manifest: str | Path,
     modality: Literal["video", "audio"],
     *,
-    splits: Sequence[str] = ("train", "test"),
+    splits: Sequence[str] | None = None,
     options: ExtractionOptions | None = None,
+    geometry: EvalGeometry | None = None,
     train_transform: Transform | None = None,
     eval_transform: Transform | None = None,
     cache_dir: str | Path | None = None,
-) -> FeatureSet:
-    """One FeatureSet holding every requested split (its ``split`` column says which row is which).
+) -> Extracted:
+    """Features of ``splits`` (default: those of train/val/test present in the manifest) in one FeatureSet.
 
-    Transforms default to ``EvalTransform(EvalConfig())`` (XKD linear-eval inputs, no augmentation); pass the
-    linear-eval augmentation of xkd Table S1 as ``train_transform``; the cache key names a transform by its class
-    and its ``cfg`` attribute.
+    ``geometry`` defaults to :func:`resolve_geometry` on the export; both transforms default to its deterministic
+    ``EvalTransform`` (then training passes differ only by clip start). Pass an augmenting ``train_transform``
+    (e.g. :class:`xmodal.eval.finetune_data.TrainTransform`) for xkd Table S1-style augmented training clips.
     """
     from torch.utils.data import DataLoader
 
     from xmodal.data.collate import collate_samples
     from xmodal.data.dataset import AVDataset, read_manifest
-    from xmodal.data.views import EvalConfig, EvalTransform
     from xmodal.models import load_backbone
 
     opts = options or ExtractionOptions()
-    plain = EvalTransform(EvalConfig())
+    sources = {"all": "given"}
+    if geometry is None:
+        geometry, sources = resolve_geometry(backbone_path, modality)
+    plain = geometry.transform()
+    video_spec, audio_spec = geometry.specs()
     index = read_manifest(manifest)
+    present = {row.split for row in index.rows}
+    wanted = [s for s in (splits or ("train", "val", "test")) if s in present]
     ckpt_hash, data_hash = file_sha256(weights_file(backbone_path)), file_sha256(manifest)
-    parts = []
-    for split in splits:
+    parts, info = [], {}
+    for split in wanted:
         train = split == "train"
         transform = (train_transform if train else eval_transform) or plain
-        protocol = {**asdict(opts), "modality": modality, "split": split, "transform": _describe(transform)}
+        protocol = {**asdict(opts), "modality": modality, "split": split, "transform": _describe(transform),
+                    "geometry": asdict(geometry)}
+        protocol.pop("num_workers")
         if not train:
             protocol["train_passes"] = 1
-        dataset = AVDataset(index.split(split), modalities=(modality,), clip_seconds=opts.clip_seconds,
-                            sampling="random" if train else "uniform", num_clips=1 if train else opts.test_clips,
-                            transform=transform, seed=opts.seed)
+        dataset = AVDataset(index.split(split), modalities=(modality,), clip_seconds=geometry.clip_seconds,
+                            video=video_spec, audio=audio_spec, sampling="random" if train else "uniform",
+                            num_clips=1 if train else opts.test_clips, transform=transform, on_error="skip",
+                            seed=opts.seed, cache=opts.decode_cache)
+        skipped: list[tuple[str, str]] = []
 
-        def compute(dataset: AVDataset = dataset, train: bool = train, split: str = split) -> FeatureSet:
+        def compute(dataset: AVDataset = dataset, train: bool = train, split: str = split,
+                    skipped: list[tuple[str, str]] = skipped) -> FeatureSet:
+            if opts.decode_cache:
+                dataset.preload()
             loader = DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.num_workers,
                                 collate_fn=collate_samples)
             return extract_features(
                 lambda: load_backbone(backbone_path, device=opts.device), loader, modality=modality,
                 device=opts.device, clips_per_video=None if train else opts.test_clips, amp_bf16=opts.amp_bf16,
                 train_passes=opts.train_passes if train else 1, split=split, pooling=opts.pooling,
-                on_pass=dataset.set_epoch,
+                on_pass=dataset.set_epoch, skipped=skipped,
             )
 
-        parts.append(cached(cache_dir, cache_key(ckpt_hash, data_hash, protocol), compute))
-    return FeatureSet(
+        key = cache_key(ckpt_hash, data_hash, protocol)
+        side = Path(cache_dir) / f"{key}.skipped.json" if cache_dir is not None else None
+        hit = side is not None and side.exists() and side.with_name(f"{key}.npz").exists()
+        fs = cached(cache_dir, key, compute)
+        if hit:
+            assert side is not None
+            skipped.extend(tuple(e) for e in json.loads(side.read_text()))
+        elif side is not None:
+            side.write_text(json.dumps(skipped))
+        parts.append(fs)
+        info[split] = {"videos": len(fs), "clips_per_video": opts.train_passes if train else opts.test_clips,
+                       "from_cache": hit, **_skip_summary(skipped)}
+    if not parts:
+        raise ValueError(f"{manifest}: none of the splits {list(splits or ('train', 'val', 'test'))} has rows")
+    fs = FeatureSet(
         np.concatenate([p.features for p in parts]), np.concatenate([p.labels for p in parts]),
         np.concatenate([p.ids for p in parts]), np.concatenate([p.split for p in parts]),
     )
+    return Extracted(fs, geometry, sources, info)

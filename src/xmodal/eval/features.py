@@ -160,6 +160,7 @@ def extract_features(
     pooling: Pooling = "features",
     average_clips: bool = True,
     on_pass: Callable[[int], None] | None = None,
+    skipped: list[tuple[str, str]] | None = None,
 ) -> FeatureSet:
     """Embed every sample; average all clips of a video over ``train_passes`` passes (xkd.md §A.5).
 
@@ -167,6 +168,8 @@ def extract_features(
     ``clips_per_video`` asserts K so a card that says 3 clips cannot silently be computed on 1. With
     ``average_clips=False`` every clip stays a row (ids repeat). ``on_pass(p)`` runs before pass ``p`` (e.g.
     ``dataset.set_epoch``, so every pass draws new clips and augmentations). bf16 autocast on CUDA only.
+    Undecodable samples dropped by ``collate_samples`` (``batch["skipped"]``; a batch may hold nothing else) are
+    appended to ``skipped`` as ``(path, kind)`` so callers can report them.
     """
     model = resolve_backbone(backbone).to(device).eval()
     single_ndim = 5 if modality == "video" else 4
@@ -179,6 +182,10 @@ def extract_features(
         if on_pass is not None:
             on_pass(pass_idx)
         for batch in loader:
+            if skipped is not None:
+                skipped.extend(tuple(item) for item in batch.get("skipped", []))
+            if modality not in batch:
+                continue
             x = batch[modality]
             k = x.shape[1] if x.ndim == single_ndim + 1 else 1
             if clips_per_video is not None and k != clips_per_video:
@@ -196,6 +203,8 @@ def extract_features(
                 sums[vid] = sums.get(vid, 0.0) + f[i].sum(axis=0)
                 counts[vid] = counts.get(vid, 0) + k
                 labels[vid] = lab[i]
+    if not rows and not sums:
+        raise ValueError(f"no {modality} sample could be read from the loader (all skipped or empty)")
     if not average_clips:
         ids = np.asarray([r[0] for r in rows])
         feats, labs = np.stack([r[1] for r in rows]), np.stack([r[2] for r in rows])

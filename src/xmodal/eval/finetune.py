@@ -10,6 +10,9 @@
   warm-up + cosine or fixed LR per step, and multi-clip testing: clip features are averaged per sample before
   the linear head, which equals averaging the clip logits.
 * :func:`class_balanced_sampler` — MAViL App. B: weight of a sample = Σ_{c ∈ labels} 1000 / (n_c + 0.01).
+* Batches from ``collate_samples`` may have lost undecodable samples (or hold only ``skipped``): such steps are
+  skipped and every dropped sample is counted in ``FineTuner.skips`` (``{"train": SkipCounter, "test": ...}``).
+  The training dataset's ``set_epoch`` is called every epoch, so clip starts and augmentations change.
 Drop path belongs to the backbone (built with it); RandAugment/SpecAugment belong to the data pipeline.
 """
 
@@ -25,6 +28,7 @@ import torch
 from torch import nn
 from torch.utils.data import WeightedRandomSampler
 
+from xmodal.data.collate import SkipCounter
 from xmodal.eval.finetune_config import FinetuneConfig
 from xmodal.eval.selection import score_predictions
 from xmodal.methods.base import no_decay_names, warmup_cosine
@@ -111,6 +115,16 @@ class FineTuner(L.LightningModule):
         self._scores: list[torch.Tensor] = []
         self._labels: list[torch.Tensor] = []
         self.last_metrics: dict[str, float] = {}
+        self.skips = {"train": SkipCounter(), "test": SkipCounter()}
+
+    def _usable(self, batch: dict[str, Any], stage: str) -> bool:
+        self.skips[stage].update(batch)
+        return all(m in batch for m in self.cfg.modalities)
+
+    def on_train_epoch_start(self) -> None:
+        dataset = getattr(self.trainer.train_dataloader, "dataset", None)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(self.current_epoch)
 
     def _targets(self, label: torch.Tensor) -> torch.Tensor:
         if label.ndim == 2:
@@ -124,7 +138,9 @@ class FineTuner(L.LightningModule):
             return nn.functional.binary_cross_entropy_with_logits(logits, targets)
         return -(targets * logits.log_softmax(dim=1)).sum(dim=1).mean()
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
+        if not self._usable(batch, "train"):
+            return None
         inputs = {m: batch[m] for m in self.cfg.modalities}
         targets = self._targets(batch["label"])
         if self.mix is not None:
@@ -134,6 +150,8 @@ class FineTuner(L.LightningModule):
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
+        if not self._usable(batch, "test"):
+            return
         logits = self.model({m: batch[m] for m in self.cfg.modalities})
         self._scores.append(logits.float().cpu())
         self._labels.append(torch.as_tensor(batch["label"]).cpu())

@@ -8,11 +8,13 @@ inside every checkpoint, and resume from ``<out>/checkpoints/last.ckpt`` when it
 from __future__ import annotations
 
 import signal
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import lightning.pytorch as L
+import torch
 import yaml
 from lightning.pytorch.callbacks import Callback, LearningRateMonitor, ModelCheckpoint, RichProgressBar, TQDMProgressBar
 from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
@@ -71,6 +73,20 @@ def find_resume_checkpoint(out_dir: Path) -> Path | None:
     return last if last.is_file() else None
 
 
+def resolve_sync_batchnorm(cfg: TrainerConfig) -> bool:
+    """SyncBatchNorm only on GPUs: PyTorch's DDP refuses it on CPU ("SyncBatchNorm layers only work with GPU
+    modules"), so a gloo/CPU run keeps per-process BatchNorm statistics (its running buffers are still broadcast
+    from rank 0 by DDP) instead of crashing at setup."""
+    if not cfg.sync_batchnorm:
+        return False
+    on_gpu = cfg.accelerator in ("gpu", "cuda") or (cfg.accelerator == "auto" and torch.cuda.is_available())
+    multi_process = cfg.strategy != "auto" or cfg.devices not in (1, "1", "auto") or cfg.num_nodes > 1
+    if not on_gpu and multi_process:
+        warnings.warn("trainer.sync_batchnorm: ignored on CPU (PyTorch supports SyncBatchNorm on GPUs only); "
+                      "BatchNorm statistics stay per process", stacklevel=2)
+    return on_gpu
+
+
 def build_trainer(
     cfg: TrainerConfig, out_dir: str | Path, run_config: Any, callbacks: list[Callback] | None = None
 ) -> L.Trainer:
@@ -102,7 +118,7 @@ def build_trainer(
         strategy=cfg.strategy,
         precision=cfg.precision,
         accumulate_grad_batches=cfg.accumulate_grad_batches,
-        sync_batchnorm=cfg.sync_batchnorm,
+        sync_batchnorm=resolve_sync_batchnorm(cfg),
         log_every_n_steps=cfg.log_every_n_steps,
         logger=[TensorBoardLogger(str(out), name="tb", version=""), CSVLogger(str(out), name="csv", version="")],
         callbacks=[ckpt, LearningRateMonitor("step"), SaveRunInfo(out, run_config), *progress, *(callbacks or [])],

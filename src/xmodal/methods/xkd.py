@@ -219,7 +219,7 @@ class XKD(BaseMethod):
         if lc.use_da:
             terms["da"] = domain_alignment_loss(
                 student["video"], student["audio"], teacher["video"], teacher["audio"],
-                mode=lc.da_mode, bandwidths=lc.mmd_bandwidths, estimator=lc.mmd_estimator,
+                mode=lc.da_mode, kernel=lc.mmd_kernel, bandwidths=lc.mmd_bandwidths, estimator=lc.mmd_estimator,
             )
         tv_temp, ta_temp = self.teacher_temp("video"), self.teacher_temp("audio")
         if lc.use_kd:

@@ -70,6 +70,7 @@ class XKDLossConfig:
     refine_omega: Literal["paper", "sqrt"] = "paper"
     da_mode: Literal["da", "da1", "da2", "student", "teacher"] = "da"
     mmd_estimator: Literal["biased", "unbiased"] = "biased"
+    mmd_kernel: Literal["gaussian", "gaussian_gamma"] = "gaussian"
     mmd_bandwidths: list[float] | Literal["median"] = field(
         default_factory=lambda: [1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3]
     )

@@ -3,6 +3,8 @@
 On a generated benchmark this reports test accuracy of
 * ``video_pixels_linear`` — logistic regression on raw downsampled pixels (a weak floor: the cue moves);
 * ``video_random_conv_linear`` — logistic regression on mean-pooled features of an untrained 3D conv net;
+* ``video_random_tokens_linear`` — logistic regression on the mean of randomly embedded 2×8×8 cuboids
+  (ReLU(p·W), the pilot's cuboid size): a proxy for the floor of a randomly initialised ViT with mean pooling;
 * ``video_supervised_conv`` — the same small 3D conv net trained with labels for ≤ ``budget_s`` seconds;
 * ``audio_meanpatch_linear`` — logistic regression on the mean of the 4×16 patches of an 80-bin log-mel
   (what a linear patch embedding + mean pooling of XKD's audio ViT keeps, xkd.md §4.1);
@@ -86,6 +88,19 @@ def mean_patch(spec: np.ndarray, embed: np.ndarray | None = None) -> np.ndarray:
     return patches.mean(axis=1)
 
 
+def mean_cuboid(video: torch.Tensor, embed: torch.Tensor, cuboid: tuple[int, int, int] = (2, 8, 8)) -> np.ndarray:
+    """(N, C, T, H, W) → mean over cuboids of ReLU(cuboid · embed), in chunks of 256 clips."""
+    ct, ch, cw = cuboid
+    out = []
+    for chunk in video.split(256):
+        n, c, t, h, w = chunk.shape
+        cubes = chunk[:, :, : t // ct * ct, : h // ch * ch, : w // cw * cw]
+        cubes = cubes.reshape(n, c, t // ct, ct, h // ch, ch, w // cw, cw).permute(0, 2, 4, 6, 1, 3, 5, 7)
+        cubes = cubes.reshape(n, -1, c * ct * ch * cw)
+        out.append(torch.relu(cubes @ embed).mean(dim=1))
+    return torch.cat(out).numpy()
+
+
 class TinyConv3d(nn.Module):
     """Three strided 3D convolutions and global average pooling: small enough to train on a CPU in minutes."""
 
@@ -149,7 +164,7 @@ def _accuracy(model: TinyConv3d, x: torch.Tensor, y: torch.Tensor) -> float:
 
 def learnability(manifest: str | Path, *, budget_s: float = 120.0, frame_step: int = 4, threads: int = 2,
                  seed: int = 0, max_clips: int | None = None) -> dict[str, Any]:
-    """Run all five probes on the train/test splits of ``manifest``; returns accuracies, chance and timings."""
+    """Run all six probes on the train/test splits of ``manifest``; returns accuracies, chance and timings."""
     torch.set_num_threads(threads)
     t0 = time.perf_counter()
     data = load_benchmark(manifest, max_clips)
@@ -161,6 +176,8 @@ def learnability(manifest: str | Path, *, budget_s: float = 120.0, frame_step: i
     torch.manual_seed(seed)
     random_net = TinyConv3d(data["num_classes"])
     rand_feats = _conv_features(random_net, x)
+    cube_embed = torch.randn(3 * 2 * 8 * 8, 256, generator=torch.Generator().manual_seed(seed)) / (3 * 2 * 8 * 8) ** 0.5
+    tokens = mean_cuboid(x, cube_embed)
     model, info = train_supervised(x[tr], torch.from_numpy(y[tr]), data["num_classes"], budget_s, seed)
     spec = log_mel(data["audio"], data["sample_rate"])
     spec = (spec - spec[tr].mean()) / spec[tr].std()
@@ -169,6 +186,7 @@ def learnability(manifest: str | Path, *, budget_s: float = 120.0, frame_step: i
         "clips": {"train": int(tr.sum()), "test": int(te.sum())}, "chance": 1 / data["num_classes"],
         "video_pixels_linear": _linear_probe(pixels[tr], y[tr], pixels[te], y[te]),
         "video_random_conv_linear": _linear_probe(rand_feats[tr], y[tr], rand_feats[te], y[te]),
+        "video_random_tokens_linear": _linear_probe(tokens[tr], y[tr], tokens[te], y[te]),
         "video_supervised_conv": _accuracy(model, x[te], torch.from_numpy(y[te])),
         "audio_meanpatch_linear": _linear_probe(mean_patch(spec[tr]), y[tr], mean_patch(spec[te]), y[te]),
         "audio_random_tokens_linear": _linear_probe(mean_patch(spec[tr], embed), y[tr], mean_patch(spec[te], embed),

@@ -1,0 +1,112 @@
+"""``xmodal eval finetune``: show a preset, or fine-tune exported backbones on a manifest with it.
+
+``--backbone`` is the backbone of the preset's modality (the video one for audio+video presets; or name them with
+``--audio-backbone/--video-backbone``). Flags override preset fields for short runs (``--epochs``,
+``--batch-size``, ``--lr``, ``--test-clips``, ``--label-smoothing``, ``--mixup/--cutmix``,
+``--weighted-sampling``); the card records the final configuration. See :mod:`xmodal.eval.finetune_run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from xmodal.cli._common import write_json
+from xmodal.cli._eval_inputs import add_geometry_args, geometry_overrides
+
+OVERRIDES = {"epochs": int, "batch_size": int, "lr": float, "test_clips": int, "label_smoothing": float,
+             "mixup_alpha": float, "cutmix_alpha": float, "drop_path": float, "warmup_epochs": float}
+
+
+def add_finetune_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backbone", metavar="FILE", help="export of the preset's modality (video for audio+video)")
+    p.add_argument("--audio-backbone", metavar="FILE")
+    p.add_argument("--video-backbone", metavar="FILE")
+    p.add_argument("--data", metavar="MANIFEST", help="manifest CSV with train and test splits")
+    p.add_argument("--dataset", default="", help="dataset name recorded in the card")
+    for name, typ in OVERRIDES.items():
+        flag = {"mixup_alpha": "mixup", "cutmix_alpha": "cutmix"}.get(name, name).replace("_", "-")
+        p.add_argument(f"--{flag}", dest=name, type=typ, help="override the preset")
+    p.add_argument("--weighted-sampling", action=argparse.BooleanOptionalAction, default=None,
+                   help="class-balanced sampler (mavil App. B); default: the preset's")
+    p.add_argument("--max-steps", type=int, default=-1, help="stop after this many optimizer steps (smoke runs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--decode-cache", action="store_true", help="decode each file once (small sets)")
+    p.add_argument("--device", default="cpu")
+    add_geometry_args(p.add_argument_group("input geometry"))
+
+
+def _backbones(args: argparse.Namespace, modalities: tuple[str, ...]) -> dict[str, str]:
+    given = {"audio": args.audio_backbone, "video": args.video_backbone}
+    main = "video" if "video" in modalities else modalities[0]
+    if args.backbone:
+        given[main] = given[main] or args.backbone
+    missing = [m for m in modalities if not given[m]]
+    if missing:
+        raise SystemExit(f"xmodal eval finetune: preset needs a backbone for {missing} (--backbone / "
+                         f"--{missing[0]}-backbone)")
+    return {m: given[m] for m in modalities}
+
+
+def run_finetune(args: argparse.Namespace) -> int:
+    from dataclasses import asdict, replace
+
+    from xmodal.eval.finetune_config import PRESETS, finetune_preset
+
+    if args.preset == "list":
+        print("\n".join(f"{k}: {v.source}" for k, v in PRESETS.items()))
+        return 0
+    cfg = finetune_preset(args.preset)
+    over = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
+    if args.weighted_sampling is not None:
+        over["weighted_sampling"] = args.weighted_sampling
+    cfg = replace(cfg, **over)
+    if not args.data:
+        print("\n".join(f"{k}: {v}" for k, v in asdict(cfg).items()))
+        write_json(args.json, {"preset": args.preset, **asdict(cfg)})
+        return 0
+    return _train(args, cfg)
+
+
+def _train(args: argparse.Namespace, cfg: Any) -> int:
+    from xmodal.eval.backbone_features import weights_file
+    from xmodal.eval.finetune_run import finetune_from_exports
+    from xmodal.eval.protocol import FeatureSpec, ProtocolCard, file_sha256, result_payload
+
+    start = time.perf_counter()
+    backbones = _backbones(args, cfg.modalities)
+    try:
+        out = finetune_from_exports(backbones, args.data, cfg, geometry_overrides=geometry_overrides(args),
+                                    num_workers=args.workers, seed=args.seed, decode_cache=args.decode_cache,
+                                    device=args.device, max_steps=args.max_steps)
+    except ValueError as err:
+        raise SystemExit(f"xmodal eval finetune: {err}") from err
+    skipped = {k: v["count"] for k, v in out["skipped"].items()}
+    extraction = {"geometry": out["geometry"], "geometry_sources": out["geometry_sources"],
+                  "augmentation": out["augmentation"], "skipped": out["skipped"],
+                  "skipped_clips": sum(skipped.values()),
+                  "manifest": args.data, "manifest_sha256": file_sha256(args.data),
+                  "backbones": {m: {"path": p, "sha256": file_sha256(weights_file(p))} for m, p in backbones.items()}}
+    modality = "+".join(cfg.modalities)
+    spec = FeatureSpec(source="end-to-end fine-tuning", pooling="mean of last-layer patch tokens per backbone, "
+                       "concatenated -> dropout -> linear", modality=modality, train_clips_per_video=1,
+                       test_clips_per_video=cfg.test_clips, clip_aggregation="mean of clip features per video "
+                       "(= mean of clip logits)", extraction=extraction)
+    card = ProtocolCard(
+        protocol="finetune", features=spec, normalization="video: ImageNet mean/std; audio: log-mel mean/std",
+        hyperparameters={"preset": args.preset, **out["config"], "max_steps": args.max_steps},
+        selection_rule="fixed preset (no search); the last epoch is scored once on test", seeds=[args.seed],
+        dataset=args.dataset, checkpoint=" + ".join(backbones.values()),
+        checkpoint_sha256=" + ".join(v["sha256"] for v in extraction["backbones"].values()),
+    )
+    metric = "mAP" if out["multilabel"] else "top1"
+    row = {"file": args.data, "value": out["metrics"][metric], "metrics": out["metrics"], "steps": out["steps"],
+           "train_seconds": out["seconds"], "n_train": out["n_train"], "n_test": out["n_test"],
+           "skipped_clips": skipped}
+    payload = result_payload(card, metric, [row], time.perf_counter() - start)
+    print(f"finetune: {metric} = {payload['mean']:.4f} ({out['steps']} steps, {out['n_train']} train / "
+          f"{out['n_test']} test videos, skipped {skipped}) [{payload['runtime_s']:.1f}s]")
+    write_json(args.json, payload)
+    return 0

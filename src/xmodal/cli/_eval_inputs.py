@@ -1,0 +1,117 @@
+"""Inputs of the frozen-feature ``xmodal eval`` verbs: precomputed files, or a backbone export + a manifest.
+
+``--features FILE...`` reads precomputed sets (one per split file). ``--backbone FILE --data MANIFEST`` extracts
+features with :func:`xmodal.eval.backbone_features.features_from_backbone` (fusion/retrieval:
+``--audio-backbone/--video-backbone``); the input geometry comes from the export (see
+:mod:`xmodal.eval.geometry`) unless a flag sets it. Heavy imports stay inside the functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from xmodal.eval.geometry import FIELDS
+
+PAPER_TRAIN_CLIPS, PAPER_TEST_CLIPS = 25, 3  # xkd.md §A.5
+
+
+def add_extraction_args(p: argparse.ArgumentParser, pair: bool = False) -> None:
+    g = p.add_argument_group("features from a backbone export (instead of precomputed files)")
+    if pair:
+        g.add_argument("--audio-backbone", metavar="FILE", help="exported audio backbone (.safetensors/.json)")
+        g.add_argument("--video-backbone", metavar="FILE", help="exported video backbone (.safetensors/.json)")
+    else:
+        g.add_argument("--backbone", metavar="FILE", help="exported backbone (.safetensors/.json)")
+    g.add_argument("--data", metavar="MANIFEST", help="manifest CSV with train/[val/]test splits")
+    g.add_argument("--cache", metavar="DIR", help="feature cache (key: weights, manifest, geometry, options)")
+    g.add_argument("--extract-batch-size", type=int, default=32)
+    g.add_argument("--workers", type=int, default=0, help="DataLoader workers for decoding")
+    g.add_argument("--decode-cache", action="store_true", help="decode each file once (small sets)")
+    g.add_argument("--extract-seed", type=int, default=0, help="seed of the training clips' starts/augmentation")
+    add_geometry_args(g)
+
+
+def add_geometry_args(g: Any) -> None:
+    """Input geometry flags (see :mod:`xmodal.eval.geometry`); unset flags come from the export / paper."""
+    for name, typ in (("clip-seconds", float), ("fps", float), ("frames", int), ("size", int),
+                      ("sample-rate", int), ("audio-seconds", float), ("n-mels", int), ("hop-length", int),
+                      ("n-fft", int), ("logmel-mean", float), ("logmel-std", float)):
+        g.add_argument(f"--{name}", type=typ, help="input geometry (default: export metadata, backbone grid, "
+                                                    "then xkd §A.5)")
+
+
+def geometry_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: getattr(args, k) for k in FIELDS if getattr(args, k, None) is not None}
+
+
+def clips(args: argparse.Namespace, backbone: bool) -> tuple[int, int]:
+    """Clips per train/test video: the flags, else the paper's 25 / 3 when extracting, else 1 / 1 (card only)."""
+    train, test = args.train_clips, args.test_clips
+    if backbone:
+        return train or PAPER_TRAIN_CLIPS, test or PAPER_TEST_CLIPS
+    return train or 1, test or 1
+
+
+def extract(args: argparse.Namespace, backbone: str, modality: str) -> tuple[Any, dict[str, Any]]:
+    """(FeatureSet, card info) for one backbone export on ``--data``."""
+    from xmodal.eval.backbone_features import ExtractionOptions, features_from_backbone, weights_file
+    from xmodal.eval.geometry import resolve_geometry
+    from xmodal.eval.protocol import file_sha256
+
+    if not args.data:
+        raise SystemExit("xmodal eval: --backbone needs --data MANIFEST")
+    try:
+        geometry, sources = resolve_geometry(backbone, modality, geometry_overrides(args))
+    except ValueError as err:
+        raise SystemExit(f"xmodal eval: {err}") from err
+    train, test = clips(args, True)
+    opts = ExtractionOptions(train_passes=train, test_clips=test, batch_size=args.extract_batch_size,
+                             num_workers=args.workers, pooling="cls" if args.cls else "features",
+                             device=args.device, seed=args.extract_seed, decode_cache=args.decode_cache)
+    out = features_from_backbone(backbone, args.data, modality, options=opts, geometry=geometry,  # type: ignore[arg-type]
+                                 cache_dir=args.cache)
+    out.geometry_sources = sources
+    skipped = out.skipped
+    print(f"extracted {modality} features of {len(out.features)} videos from {backbone}"
+          + (f" ({skipped} clips skipped: undecodable)" if skipped else ""))
+    info = {"backbone": str(backbone), "backbone_sha256": file_sha256(weights_file(backbone)), "manifest": args.data,
+            "manifest_sha256": file_sha256(args.data), **out.card_info()}
+    return out.features, info
+
+
+def feature_inputs(args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """``[(name, FeatureSet)]`` for ``--features`` files or one ``--backbone``/``--data`` extraction; sets
+    ``args.extraction`` (card info) and ``args.checkpoint`` when extracting."""
+    from xmodal.eval.features import load_features
+
+    args.extraction = {}
+    if args.backbone:
+        if args.features:
+            raise SystemExit("xmodal eval: give --features or --backbone/--data, not both")
+        fs, info = extract(args, args.backbone, "audio" if args.modality == "audio" else "video")
+        args.extraction, args.checkpoint = info, args.backbone
+        return [(f"{args.backbone} on {args.data}", fs)]
+    if not args.features:
+        raise SystemExit("xmodal eval: need --features FILE... or --backbone FILE --data MANIFEST")
+    return [(path, load_features(path)) for path in args.features]
+
+
+def pair_inputs(args: argparse.Namespace) -> list[tuple[str, Any, Any]]:
+    """``[(name, audio FeatureSet, video FeatureSet)]`` for fusion/retrieval."""
+    from xmodal.eval.features import load_features
+
+    args.modality, args.extraction = "audio+video", {}
+    if args.audio_backbone or args.video_backbone:
+        if not (args.audio_backbone and args.video_backbone):
+            raise SystemExit("xmodal eval: give both --audio-backbone and --video-backbone")
+        audio, ainfo = extract(args, args.audio_backbone, "audio")
+        video, vinfo = extract(args, args.video_backbone, "video")
+        args.extraction = {"audio": ainfo, "video": vinfo}
+        args.checkpoint = f"{args.audio_backbone} + {args.video_backbone}"
+        return [(f"{args.audio_backbone} + {args.video_backbone} on {args.data}", audio, video)]
+    if not args.audio or not args.video:
+        raise SystemExit("xmodal eval: need --audio/--video FILE... or --audio-backbone/--video-backbone --data")
+    if len(args.audio) != len(args.video):
+        raise SystemExit("xmodal eval: --audio and --video need the same number of files")
+    return [(f"{a}+{v}", load_features(a), load_features(v)) for a, v in zip(args.audio, args.video, strict=True)]

@@ -1,0 +1,124 @@
+"""Evaluation input geometry (fps, frames, crop size, log-mel) that matches an exported backbone.
+
+Features from a backbone are only meaningful on inputs shaped like its pre-training views: a ViT interpolates its
+positional embedding to any token grid, so a wrong frame count or crop size runs silently and gives worse
+features. Each field is resolved, in order, from
+
+1. an explicit CLI flag / override (an override that contradicts the export's stored geometry is an error);
+2. the export JSON's ``metadata.eval_geometry`` (a dict of :class:`EvalGeometry` fields), when the exporter
+   stored one;
+3. the backbone's own token grid: ``grid × patch`` gives video frames and crop size, audio mel bins and
+   spectrogram frames (the hop length is then the one that yields those frames over ``audio_seconds``);
+4. the paper defaults, xkd.md §A.5 / Table S1–S2: 4 s clips, 32 frames at 8 fps, 112² crops, 16 kHz audio,
+   80 × 448 log-mel (hop 143, n_fft 1024).
+
+Each field's source is recorded, so the protocol card says where the geometry came from.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from xmodal.data.features import LogMelConfig
+from xmodal.data.io import AudioSpec, VideoSpec
+from xmodal.data.views import EvalConfig, EvalTransform
+
+
+@dataclass(frozen=True)
+class EvalGeometry:
+    clip_seconds: float = 4.0
+    fps: float = 8.0
+    frames: int = 32
+    size: int = 112
+    sample_rate: int = 16000
+    audio_seconds: float = 4.0
+    n_mels: int = 80
+    hop_length: int = 143
+    n_fft: int = 1024
+    logmel_mean: float = 0.0
+    logmel_std: float = 1.0
+
+    def eval_config(self) -> EvalConfig:
+        mel = LogMelConfig(sample_rate=self.sample_rate, n_fft=self.n_fft, win_length=self.n_fft,
+                           hop_length=self.hop_length, n_mels=self.n_mels, mean=self.logmel_mean,
+                           std=self.logmel_std)
+        return EvalConfig(fps=self.fps, frames=self.frames, size=self.size, audio_seconds=self.audio_seconds,
+                          frontend=mel)
+
+    def transform(self) -> EvalTransform:
+        return EvalTransform(self.eval_config())
+
+    def specs(self) -> tuple[VideoSpec, AudioSpec]:
+        """Decode at the evaluation fps with the short side at the crop size (the centre crop then keeps all)."""
+        return VideoSpec(fps=self.fps, size=self.size), AudioSpec(sample_rate=self.sample_rate)
+
+    def token_grid(self, modality: Literal["video", "audio"], patch: list[int]) -> list[int]:
+        if modality == "video":
+            return [self.frames // patch[0], self.size // patch[1], self.size // patch[2]]
+        frames = 1 + round(self.audio_seconds * self.sample_rate) // self.hop_length
+        return [self.n_mels // patch[0], frames // patch[1]]
+
+
+FIELDS = tuple(f.name for f in fields(EvalGeometry))
+
+
+def export_doc(backbone_path: str | Path) -> dict[str, Any]:
+    p = Path(backbone_path)
+    stem = p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
+    return json.loads(stem.with_name(stem.name + ".json").read_text())
+
+
+def hop_for_frames(num_samples: int, frames: int) -> int | None:
+    """The hop with ``1 + num_samples // hop == frames`` (centred STFT, :meth:`LogMelConfig.num_frames`)."""
+    if frames < 2:
+        return None
+    hop = math.ceil(num_samples / frames)
+    return hop if 1 + num_samples // hop == frames else None
+
+
+def from_grid(doc: dict[str, Any], modality: Literal["video", "audio"], clip_seconds: float,
+              sample_rate: int) -> dict[str, Any]:
+    """Geometry implied by the backbone's positional-embedding grid and patch size (step 3 of the module doc)."""
+    cfg = doc.get("config", {})
+    grid, patch = cfg.get("grid"), cfg.get("embed", {}).get("patch")
+    if not grid or not patch:
+        return {}
+    if modality == "video" and len(grid) == 3 and len(patch) == 3 and grid[1] * patch[1] == grid[2] * patch[2]:
+        frames = int(grid[0] * patch[0])
+        return {"frames": frames, "size": int(grid[1] * patch[1]), "fps": frames / clip_seconds}
+    if modality == "audio" and len(grid) == 2 and len(patch) == 2:
+        out: dict[str, Any] = {"n_mels": int(grid[0] * patch[0])}
+        hop = hop_for_frames(round(clip_seconds * sample_rate), int(grid[1] * patch[1]))
+        if hop is not None:
+            out["hop_length"] = hop
+        return out
+    return {}
+
+
+def resolve_geometry(backbone_path: str | Path, modality: Literal["video", "audio"],
+                     overrides: dict[str, Any] | None = None) -> tuple[EvalGeometry, dict[str, str]]:
+    """(geometry, {field: "flag" | "export metadata" | "backbone grid" | "paper default (xkd §A.5)"})."""
+    doc = export_doc(backbone_path)
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    unknown = set(given) - set(FIELDS)
+    if unknown:
+        raise ValueError(f"unknown geometry fields {sorted(unknown)}; known: {FIELDS}")
+    stored = dict(doc.get("metadata", {}).get("eval_geometry", {}))
+    clash = {k: (v, stored[k]) for k, v in given.items() if k in stored and stored[k] != v}
+    if clash:
+        raise ValueError(f"{backbone_path}: flags contradict the geometry stored with the export: "
+                         + ", ".join(f"{k}={a} (stored {b})" for k, (a, b) in clash.items()))
+    default = EvalGeometry()
+    clip = float(given.get("clip_seconds", stored.get("clip_seconds", default.clip_seconds)))
+    sr = int(given.get("sample_rate", stored.get("sample_rate", default.sample_rate)))
+    inferred = from_grid(doc, modality, float(given.get("audio_seconds", stored.get("audio_seconds", clip))), sr)
+    values, sources = asdict(default), dict.fromkeys(FIELDS, "paper default (xkd §A.5)")
+    for layer, name in ((inferred, "backbone grid"), (stored, "export metadata"), (given, "flag")):
+        for k, v in layer.items():
+            if k in values:
+                values[k], sources[k] = v, name
+    return EvalGeometry(**values), sources

@@ -109,19 +109,26 @@ def _finish(args: argparse.Namespace, card: Any, metric: str, per_split: list[di
           f"split(s) [{payload['runtime_s']:.1f}s]")
     write_json(args.json, payload)
     if args.png and first is not None:
-        _pictures(args.png, card.protocol, *first)
+        _pictures(args.png, card.protocol, *first, manifest=getattr(args, "data", None))
     return 0
 
 
-def _pictures(out: str, name: str, data: Any, scores: Any) -> None:
+def _pictures(out: str, name: str, data: Any, scores: Any, manifest: str | None = None) -> None:
     from pathlib import Path
 
     from xmodal.eval.plots import confusion_png, pca_scatter_png
 
+    names = None
+    if manifest:
+        from xmodal.data.dataset import read_manifest
+
+        names = read_manifest(manifest).classes
     test = data.by_split("test")
-    pca_scatter_png(test.features, test.labels, Path(out) / f"{name}_pca.png", title=f"{name}: test features")
+    pca_scatter_png(test.features, test.labels, Path(out) / f"{name}_pca.png", title=f"{name}: test features",
+                    class_names=names)
     if not test.multilabel:
-        confusion_png(test.labels, scores.argmax(1), data.num_classes, Path(out) / f"{name}_confusion.png")
+        confusion_png(test.labels, scores.argmax(1), data.num_classes, Path(out) / f"{name}_confusion.png",
+                      class_names=names)
 
 
 def _metric(data: Any) -> str:

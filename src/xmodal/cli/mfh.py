@@ -128,7 +128,7 @@ def _diagnose_av(args: argparse.Namespace) -> dict[str, Any]:
                   "actual"],
                  [[",".join(map(str, r["levels"])), f"{r['gamma']:.2f}", _pm(r["gamma_hat"]), _pm(r["r_a"]),
                    _pm(r["r_b"]), _pm(r["teacher_acc"]), _pm(r["no_kd_acc"]), _pm(r["kd_acc"]), _pm(r["kd_gain"]),
-                   "helps" if r["predicted_helps"] else "hurts", "helps" if r["helps"] else "hurts"] for r in rows])
+                   "helps" if r["predicted_helps"] else "hurts", r["actual"]] for r in rows])
     return {"benchmark": "synthetic-av", "config": config_dict(cfg), "rows": rows}
 
 

@@ -53,7 +53,7 @@ class SynthConfig:
     distractors: int = 3
     distractor_frac: float = 0.2
     distractor_alpha: float = 0.9
-    distractor_stripe_contrast: float = 0.6
+    distractor_stripe_contrast: float = 1.0
     gradient_strength: float = 0.6
     texture_strength: float = 0.35
     pixel_noise: float = 0.06

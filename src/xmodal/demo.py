@@ -123,17 +123,13 @@ def probe(sets: dict[str, FeatureSet]) -> dict[str, dict[str, Any]]:
     """Linear SVM per modality and for late fusion; C chosen on val, test scored once."""
     out: dict[str, dict[str, Any]] = {}
     cfg = SVMConfig()
+    if "video" in sets and "audio" in sets:
+        sets = {**sets, "fusion": fuse(sets["audio"], sets["video"])}
     for name, fs in sets.items():
         res = svm_eval(fs, cfg)
-        acc = res["value"]
-        n = res["n_test"]
-        out[name] = {"top1": 100 * acc, "stderr": 100 * math.sqrt(max(acc * (1 - acc), 1e-12) / n),
-                     "C": res["chosen_C"], "n_test": n}
-    if "video" in sets and "audio" in sets:
-        res = svm_eval(fuse(sets["audio"], sets["video"]), cfg)
         acc, n = res["value"], res["n_test"]
-        out["fusion"] = {"top1": 100 * acc, "stderr": 100 * math.sqrt(max(acc * (1 - acc), 1e-12) / n),
-                         "C": res["chosen_C"], "n_test": n}
+        out[name] = {"top1": 100 * acc, "stderr": 100 * math.sqrt(max(acc * (1 - acc), 1e-12) / n),
+                     "C": res["chosen_C"], "n_test": n, "val_top1": 100 * max(res["selection_scores"].values())}
     return out
 
 

@@ -48,14 +48,14 @@ def test_dry_run_reports_parameters_and_tokens(tmp_path: Path, manifest: Path) -
     assert params["student.video"] == params["teacher.video"] > 0
     assert report["parameters_total"] == sum(params.values())
     assert report["parameters_trainable"] < report["parameters_total"]  # EMA teachers are not trained
-    # Views: video 8×32² and 4×16² with 2×8×8 cuboids; audio 2 s / 1 s log-mel (hop 572) with 4×16 patches.
-    expected = {"video_global": [4, 4, 4], "video_local": [2, 2, 2], "audio_global": [20, 3],
-                "audio_local": [20, 1]}
+    # Views: video 8×32² and 4×16² with 2×8×8 cuboids; audio 2 s / 1 s log-mel (hop 572) with 8×16 patches.
+    expected = {"video_global": [4, 4, 4], "video_local": [2, 2, 2], "audio_global": [10, 3],
+                "audio_local": [10, 1]}
     for view, grid in expected.items():
         assert report["tokens"][view]["grid"] == grid
         assert report["tokens"][view]["tokens"] == math.prod(grid)
     assert report["tokens"]["video_global"]["visible_when_masked"] == 16  # 64 tokens, 75% masked
-    assert report["tokens"]["audio_global"]["visible_when_masked"] == 12  # 60 tokens, 80% masked
+    assert report["tokens"]["audio_global"]["visible_when_masked"] == 6  # 30 tokens, 80% masked
     assert report["dataset"]["clips"] > 0 and report["config"]["loss"]["objective"] == "xkd"
 
 

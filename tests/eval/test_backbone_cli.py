@@ -67,10 +67,22 @@ def test_pair_verbs_from_two_backbones(bench: dict[str, str], tmp_path: Path, ve
     doc = _run(["eval", verb, "--audio-backbone", bench["audio"], "--video-backbone", bench["video"],
                 "--data", bench["manifest"], "--train-clips", "1", "--test-clips", "1"], tmp_path / "o.json")
     ext = doc["protocol"]["features"]["extraction"]
-    assert set(ext) == {"audio", "video"} and doc["protocol"]["features"]["modality"] == "audio+video"
+    assert set(ext) == {"audio", "video", "skipped_clips"} and ext["skipped_clips"] == 0
+    assert doc["protocol"]["features"]["modality"] == "audio+video"
     assert 0.0 <= doc["mean"] <= 1.0
 
 
 def test_backbone_needs_data(bench: dict[str, str]) -> None:
     with pytest.raises(SystemExit, match="--data"):
         main(["eval", "knn", "--backbone", bench["video"]])
+
+
+def test_geometry_from_the_pretraining_config_next_to_the_export(tmp_path: Path) -> None:
+    model = vit_tiny("audio", grid=(10, 7), patch=(8, 16), dim=32, depth=1, heads=2)
+    path, _ = export_backbone(model, tmp_path / "export" / "student_audio")
+    (tmp_path / "config.yaml").write_text(
+        "config:\n  data:\n    clip_seconds: 4.0\n    views:\n      fps: 4.0\n"
+        "      logmel: {hop_length: 572, n_mels: 80, n_fft: 1024, mean: -4.81, std: 2.68}\n")
+    geom, src = resolve_geometry(path, "audio")
+    assert (geom.logmel_mean, geom.logmel_std, geom.hop_length, geom.n_mels) == (-4.81, 2.68, 572, 80)
+    assert src["logmel_mean"].startswith("pretraining config") and src["sample_rate"].startswith("paper")

@@ -107,7 +107,8 @@ def pair_inputs(args: argparse.Namespace) -> list[tuple[str, Any, Any]]:
             raise SystemExit("xmodal eval: give both --audio-backbone and --video-backbone")
         audio, ainfo = extract(args, args.audio_backbone, "audio")
         video, vinfo = extract(args, args.video_backbone, "video")
-        args.extraction = {"audio": ainfo, "video": vinfo}
+        args.extraction = {"audio": ainfo, "video": vinfo,
+                           "skipped_clips": ainfo["skipped_clips"] + vinfo["skipped_clips"]}
         args.checkpoint = f"{args.audio_backbone} + {args.video_backbone}"
         return [(f"{args.audio_backbone} + {args.video_backbone} on {args.data}", audio, video)]
     if not args.audio or not args.video:

@@ -28,10 +28,15 @@ from xmodal.data import video_transforms as vt
 from xmodal.data.audio_transforms import spec_augment, volume_jitter
 from xmodal.data.features import build_frontend
 from xmodal.data.mix import MixConfig, mix_batch
-from xmodal.data.views import _rand_start, frame_indices, select_frames, take_samples
+from xmodal.data.views import frame_indices, select_frames, take_samples
 from xmodal.eval.finetune import class_balanced_sampler
 from xmodal.eval.finetune_config import FinetuneConfig
 from xmodal.eval.geometry import EvalGeometry
+
+
+def _rand_start(span: float, gen: torch.Generator) -> float:
+    """A start ~ U[0, span) (0 when the clip has no room), drawn from ``gen`` only."""
+    return span * float(torch.rand((), generator=gen)) if span > 0 else 0.0
 
 
 @dataclass(frozen=True)

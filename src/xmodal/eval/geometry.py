@@ -7,6 +7,9 @@ features. Each field is resolved, in order, from
 1. an explicit CLI flag / override (an override that contradicts the export's stored geometry is an error);
 2. the export JSON's ``metadata.eval_geometry`` (a dict of :class:`EvalGeometry` fields), when the exporter
    stored one;
+2b. the pre-training run's ``config.yaml`` next to the export folder (``<out>/export/x.safetensors`` →
+   ``<out>/config.yaml``, written by ``xmodal pretrain``): clip length, view fps, global-view frames/size/seconds
+   and the log-mel (hop, mel bins, n_fft, dataset mean/std) the backbone was trained on;
 3. the backbone's own token grid: ``grid × patch`` gives video frames and crop size, audio mel bins and
    spectrogram frames (the hop length is then the one that yields those frames over ``audio_seconds``);
 4. the paper defaults, xkd.md §A.5 / Table S1–S2: 4 s clips, 32 frames at 8 fps, 112² crops, 16 kHz audio,
@@ -99,9 +102,30 @@ def from_grid(doc: dict[str, Any], modality: Literal["video", "audio"], clip_sec
     return {}
 
 
+def from_run_config(backbone_path: str | Path) -> tuple[dict[str, Any], str]:
+    """Geometry of the pre-training views in ``<out>/config.yaml`` (step 2b of the module doc), or ``{}``."""
+    path = Path(backbone_path).resolve().parent.parent / "config.yaml"
+    if not path.is_file():
+        return {}, ""
+    import yaml
+
+    doc = yaml.safe_load(path.read_text()) or {}
+    data = (doc.get("config", doc) or {}).get("data") or {}
+    views = data.get("views") or {}
+    if not views:
+        return {}, ""
+    video, audio, mel = views.get("video_global") or {}, views.get("audio_global") or {}, views.get("logmel") or {}
+    found = {"clip_seconds": data.get("clip_seconds"), "fps": views.get("fps"), "frames": video.get("frames"),
+             "size": video.get("size"), "audio_seconds": audio.get("seconds"), "sample_rate": mel.get("sample_rate"),
+             "n_mels": mel.get("n_mels"), "hop_length": mel.get("hop_length"), "n_fft": mel.get("n_fft"),
+             "logmel_mean": mel.get("mean"), "logmel_std": mel.get("std")}
+    return {k: v for k, v in found.items() if v is not None}, f"pretraining config ({path})"
+
+
 def resolve_geometry(backbone_path: str | Path, modality: Literal["video", "audio"],
                      overrides: dict[str, Any] | None = None) -> tuple[EvalGeometry, dict[str, str]]:
-    """(geometry, {field: "flag" | "export metadata" | "backbone grid" | "paper default (xkd §A.5)"})."""
+    """(geometry, {field: "flag" | "export metadata" | "pretraining config (…)" | "backbone grid" |
+    "paper default (xkd §A.5)"})."""
     doc = export_doc(backbone_path)
     given = {k: v for k, v in (overrides or {}).items() if v is not None}
     unknown = set(given) - set(FIELDS)
@@ -116,8 +140,9 @@ def resolve_geometry(backbone_path: str | Path, modality: Literal["video", "audi
     clip = float(given.get("clip_seconds", stored.get("clip_seconds", default.clip_seconds)))
     sr = int(given.get("sample_rate", stored.get("sample_rate", default.sample_rate)))
     inferred = from_grid(doc, modality, float(given.get("audio_seconds", stored.get("audio_seconds", clip))), sr)
+    run, run_name = from_run_config(backbone_path)
     values, sources = asdict(default), dict.fromkeys(FIELDS, "paper default (xkd §A.5)")
-    for layer, name in ((inferred, "backbone grid"), (stored, "export metadata"), (given, "flag")):
+    for layer, name in ((inferred, "backbone grid"), (run, run_name), (stored, "export metadata"), (given, "flag")):
         for k, v in layer.items():
             if k in values:
                 values[k], sources[k] = v, name

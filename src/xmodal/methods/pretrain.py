@@ -78,10 +78,19 @@ def export_backbones(method: XKD, out_dir: Path) -> dict[str, str]:
     from xmodal.models.export import export_backbone
 
     out: dict[str, str] = {}
+    views = method.cfg.data.views
+    mel = views.logmel
+    geometry = {
+        "clip_seconds": method.cfg.data.clip_seconds, "fps": views.fps, "frames": views.video_global.frames,
+        "size": views.video_global.size, "sample_rate": mel.sample_rate, "audio_seconds": views.audio_global.seconds,
+        "n_mels": mel.n_mels, "hop_length": mel.hop_length, "n_fft": mel.n_fft,
+        "logmel_mean": mel.mean, "logmel_std": mel.std,
+    }
     which = ("student", "teacher") if method.distill else ("student",)
     for kind in which:
         for mod in method.modalities:
-            path, _ = export_backbone(method.backbone(mod, kind), out_dir / f"{kind}_{mod}")
+            meta = {"eval_geometry": geometry, "config_hash": config_hash(method.cfg), "code_version": code_version()}
+            path, _ = export_backbone(method.backbone(mod, kind), out_dir / f"{kind}_{mod}", metadata=meta)
             out[f"{kind}_{mod}"] = str(path)
     return out
 

@@ -1,3 +1,5 @@
+import itertools
+
 import lightning.pytorch as L
 import pytest
 import torch
@@ -20,7 +22,7 @@ def test_warmup_cosine_shape() -> None:
     assert lrs[0] == pytest.approx(0.1) and lrs[9] == pytest.approx(1.0)
     assert lrs[10] == pytest.approx(1.0) and lrs[100] == pytest.approx(0.0, abs=1e-12)
     assert lrs[55] == pytest.approx(0.5, abs=1e-9)
-    assert all(a >= b for a, b in zip(lrs[10:], lrs[11:], strict=False))
+    assert all(a >= b for a, b in itertools.pairwise(lrs[10:]))
 
 
 def test_cosine_momentum_endpoints() -> None:
@@ -135,5 +137,5 @@ def test_atomic_checkpoint_roundtrip_and_no_partial_file(tmp_path) -> None:
 def test_checkpoint_refuses_pickled_objects(tmp_path) -> None:
     path = tmp_path / "evil.ckpt"
     torch.save({"obj": OptimConfig()}, path)
-    with pytest.raises(Exception, match="(?i)weights_only|unsupported|global"):
+    with pytest.raises(Exception, match=r"(?i)weights_only|unsupported|global"):
         load_weights(path)

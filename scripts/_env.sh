@@ -9,7 +9,7 @@ if [ ! -x "$VENV/bin/python" ]; then
   echo "[xmodal] creating virtual environment at $VENV"
   "$PY" -m venv "$VENV"
 fi
-EXTRA="${1:-}"
+EXTRA="${1:-base}"; [ "$EXTRA" = base ] && EXTRA=""
 SPEC="$ROOT"; [ -n "$EXTRA" ] && SPEC="$ROOT[$EXTRA]"
 STAMP="$VENV/.xmodal-installed-${EXTRA:-base}"
 if [ ! -f "$STAMP" ] || [ "$ROOT/pyproject.toml" -nt "$STAMP" ]; then

@@ -40,6 +40,15 @@ SCRIPT = textwrap.dedent(
         return result
 
     xkd.XKD._teacher_targets = recording
+    masks = []
+    original_masking = xkd.random_masking
+
+    def recording_masks(*args, **kwargs):
+        info = original_masking(*args, **kwargs)
+        masks.append(info.mask.clone())
+        return info
+
+    xkd.random_masking = recording_masks
     result = pretrain(cfg)
     method = result["method"]
     trainer = method.trainer
@@ -49,6 +58,7 @@ SCRIPT = textwrap.dedent(
         "teacher": {k: v.clone() for k, v in method.state_dict().items() if k.startswith("teacher")},
         "student": {k: v.clone() for k, v in method.state_dict().items() if k.startswith(("student.", "head."))},
         "seen": seen,
+        "masks": masks,
         "info": {"rank": trainer.global_rank, "world": trainer.world_size, "steps": trainer.global_step,
                  "sync_batchnorm": trainer.strategy._layer_sync is not None, "bn_types": sorted(set(sync_bn)),
                  "exports": sorted(result["exports"])},
@@ -81,6 +91,8 @@ def test_xkd_ddp_two_ranks_stay_in_sync(tmp_path: Path, synth_manifest: Path, ov
     assert r0["info"]["sync_batchnorm"] is False and r0["info"]["bn_types"] == ["BatchNorm1d"]
     assert "sync_batchnorm: ignored on CPU" in done.stderr
     assert r0["info"]["exports"] and not r1["info"]["exports"]  # only rank 0 exports
+    # Every rank was seeded alike; XKD.on_train_start re-seeds per rank so their masks differ.
+    assert not torch.equal(r0["masks"][0], r1["masks"][0])
     for key in ("teacher", "student"):
         assert r0[key].keys() == r1[key].keys() and r0[key]
         for name, value in r0[key].items():

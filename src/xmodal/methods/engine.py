@@ -139,7 +139,14 @@ def fit(
     val_loader: Any = None,
     resume: bool = True,
 ) -> Path | None:
-    """Fit with auto-resume from ``last.ckpt``; returns the checkpoint resumed from (or None)."""
+    """Fit with auto-resume from ``last.ckpt``; returns the checkpoint resumed from (or None).
+
+    A run killed while saving leaves its previous checkpoint intact plus a partial ``.<name>.tmp`` file; those
+    are removed here (rank 0) before training restarts.
+    """
+    if trainer.is_global_zero:
+        for stale in (Path(out_dir) / "checkpoints").glob(".*.tmp"):
+            stale.unlink(missing_ok=True)
     ckpt = find_resume_checkpoint(Path(out_dir)) if resume else None
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     return ckpt

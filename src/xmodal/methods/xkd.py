@@ -125,6 +125,12 @@ class XKD(BaseMethod):
             self.register_buffer("center_audio", torch.zeros(1, m.proj_out))
         self._collapse_steps = 0
 
+    def on_train_start(self) -> None:
+        """Under DDP, give each process its own random stream so ranks draw different masks (every rank was seeded
+        alike); a single process keeps its stream, so single-process runs are unchanged."""
+        if self.trainer.world_size > 1:
+            torch.manual_seed(self.cfg.trainer.seed + 1_000_003 * self.global_rank + self.current_epoch)
+
     # ----------------------------------------------------------------- pieces
     def teacher_temp(self, modality: str) -> float:
         """Teacher temperature: cosine from start to end (Table S8) over ``teacher_temp_epochs`` (−1: the run)."""

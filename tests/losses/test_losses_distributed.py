@@ -13,6 +13,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from xmodal.distributed import gather_cat
 from xmodal.losses.distillation import update_center
 from xmodal.losses.mmd import mmd_loss
 
@@ -51,8 +52,38 @@ def _worker(rank: int, init_file: str) -> None:
                 gx[2 * rank : 2 * rank + 2] = lx.grad
                 dist.all_reduce(gx)
                 torch.testing.assert_close(gx / WORLD, fx.grad)
+        _unequal_sizes(rank, gen)
     finally:
         dist.destroy_process_group()
+
+
+def _unequal_sizes(rank: int, gen: torch.Generator) -> None:
+    """Ranks holding different row counts (a skipped file, a partial batch; even zero rows) still gather exactly."""
+    rows = {"x": (1, 4), "y": (3, 2), "empty": (0, 3)}
+    data = {k: torch.randn(sum(n), 5, generator=gen) for k, n in rows.items()}
+    for key, counts in rows.items():
+        start = sum(counts[:rank])
+        local = data[key][start : start + counts[rank]].clone().requires_grad_()
+        gathered = gather_cat(local)
+        torch.testing.assert_close(gathered, data[key])
+        weights = torch.arange(1.0, 1.0 + gathered.numel()).view_as(gathered)
+        (gathered * weights).sum().backward()
+        # Every rank computes the same global loss, so the local rows receive the sum over ranks of its gradient.
+        torch.testing.assert_close(local.grad, WORLD * weights[start : start + counts[rank]])
+        torch.testing.assert_close(gather_cat(local, grad=False), data[key])
+    x, y = data["x"], data["y"]
+    for estimator in ("biased", "unbiased"):
+        fx, fy = x.clone().requires_grad_(), y.clone().requires_grad_()
+        full = mmd_loss(fx, fy, bandwidths=[0.5, 2.0], estimator=estimator, gather=False)
+        full.backward()
+        sx, sy = sum(rows["x"][:rank]), sum(rows["y"][:rank])
+        lx = x[sx : sx + rows["x"][rank]].clone().requires_grad_()
+        ly = y[sy : sy + rows["y"][rank]].clone().requires_grad_()
+        part = mmd_loss(lx, ly, bandwidths=[0.5, 2.0], estimator=estimator)
+        part.backward()
+        torch.testing.assert_close(part, full)
+        torch.testing.assert_close(lx.grad, WORLD * fx.grad[sx : sx + rows["x"][rank]])
+        torch.testing.assert_close(ly.grad, WORLD * fy.grad[sy : sy + rows["y"][rank]])
 
 
 def test_gathered_statistics_equal_single_process(tmp_path) -> None:

@@ -151,3 +151,26 @@ def test_manifest_bad_path_checked_or_skipped(tmp_path, mh, media):
     skipped = ds[1]
     assert isinstance(skipped, SkippedSample) and skipped.kind == "missing"
     assert skipped.path == str(tmp_path.resolve() / "clips" / "gone.mp4")
+
+
+def test_replace_mode_tops_batches_up_and_counts_each_bad_row_once(media):
+    """Training loaders replace a bad row by the next decodable one: full batches, every bad file still counted."""
+    names = ["mp4", "corrupt", "truncated", "short", "missing"]
+    ds = AVDataset(_index(media, names), clip_seconds=1.0, on_error="replace", sampling="center", **AV)
+    items = [ds[i] for i in range(len(ds))]
+    assert all(isinstance(s, dict) for s in items)
+    # slot 1 (corrupt) and 2 (truncated) walk on to row 3; slot 4 (missing) wraps around to row 0
+    assert [s["index"] for s in items] == [0, 3, 3, 3, 0]
+    batch = collate_samples(items)
+    assert batch["video"].shape == (5, 3, 10, 16, 16) and batch["id"] == ["mp4", "short", "short", "short", "mp4"]
+    assert batch["skipped"] == [(str(media["corrupt"]), "corrupt"), (str(media["truncated"]), "corrupt"),
+                                (str(media["missing"]), "missing")]
+    assert "skipped" not in items[0]
+
+
+def test_replace_mode_gives_up_with_one_clear_error(media):
+    ds = AVDataset(_index(media, ["corrupt", "missing", "truncated"]), clip_seconds=1.0, on_error="replace",
+                   max_replacements=2, **AV)
+    with pytest.raises(MediaError, match=r"corrupt\.mp4.*2 rows after it could not be decoded") as info:
+        ds[0]
+    assert "xmodal data check" in str(info.value)

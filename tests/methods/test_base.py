@@ -99,7 +99,6 @@ def test_training_lowers_loss_and_moves_teacher(tmp_path) -> None:
     t0 = model.teacher.weight.clone()
     trainer = L.Trainer(max_epochs=8, logger=False, enable_checkpointing=False, enable_progress_bar=False,
                         default_root_dir=tmp_path)
-    trainer.xmodal_batch_size = 16
     trainer.fit(model, _loader())
     after = model.compute_losses(next(iter(_loader())), "train")["mse"].item()
     assert after < 0.5 * before

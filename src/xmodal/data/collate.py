@@ -47,13 +47,39 @@ def stack_tree(items: Sequence[Any], key: str = "") -> Any:
 def collate_samples(samples: Sequence[Any]) -> dict[str, Any]:
     """``DataLoader`` collate_fn: drop :class:`SkippedSample`, stack the rest, record ``batch["skipped"]``.
 
-    ``batch["skipped"]`` is always present (a list of ``(path, kind)``); if every sample was skipped the batch
-    holds only that key.
+    ``batch["skipped"]`` is always present (a list of ``(path, kind)``): the dropped samples, plus the records a
+    sample carries in its own ``skipped`` key (a replacement for a bad file, ``AVDataset(on_error="replace")``).
+    If every sample was skipped the batch holds only that key.
     """
-    kept = [s for s in samples if not isinstance(s, SkippedSample)]
-    skipped = [(s.path, s.kind) for s in samples if isinstance(s, SkippedSample)]
+    kept: list[Any] = []
+    skipped: list[tuple[str, str]] = []
+    for s in samples:
+        if isinstance(s, SkippedSample):
+            skipped.append((s.path, s.kind))
+        elif isinstance(s, Mapping) and "skipped" in s:
+            skipped.extend((str(p), str(k)) for p, k in s["skipped"])
+            kept.append({k: v for k, v in s.items() if k != "skipped"})
+        else:
+            kept.append(s)
     batch: dict[str, Any] = stack_tree(kept) if kept else {}
     batch["skipped"] = skipped
+    return batch
+
+
+def slice_batch(batch: Any, k: int) -> Any:
+    """The first ``k`` samples of a collated batch, copied (a small, self-contained batch; ``skipped`` emptied).
+
+    Tensors are cut along dim 0 and cloned (a view would keep the whole batch alive); lists of tensors or dicts
+    are structure (e.g. the local views) and are sliced element-wise; other lists (ids) are per-sample.
+    """
+    if isinstance(batch, torch.Tensor):
+        return batch[:k].clone()
+    if isinstance(batch, Mapping):
+        return {key: [] if key == "skipped" else slice_batch(value, k) for key, value in batch.items()}
+    if isinstance(batch, (list, tuple)):
+        if batch and isinstance(batch[0], (torch.Tensor, Mapping)):
+            return [slice_batch(v, k) for v in batch]
+        return list(batch[:k])
     return batch
 
 

@@ -3,8 +3,15 @@
 Why this shape: layout adapters (Kinetics, AudioSet, ...) and the manifest reader all produce one
 ``DatasetIndex``, so one dataset class serves every source. ``AVDataset`` decodes only the requested modalities,
 samples clip starts deterministically from ``(seed, epoch, index)`` (reproducible runs, different clips every
-epoch), and with ``on_error="skip"`` returns a :class:`SkippedSample` instead of raising, which
-:func:`xmodal.data.collate.collate_samples` drops and records so a bad file is counted, not fatal.
+epoch), and never lets one bad file stop a run without saying so:
+
+- ``on_error="skip"`` (evaluation) returns a :class:`SkippedSample`, which
+  :func:`xmodal.data.collate.collate_samples` drops and records: a bad file is counted, not fatal;
+- ``on_error="replace"`` (training) tops the batch up: the bad row is replaced by the next decodable row (cyclic
+  order, with the clip start and augmentation seed of the original slot) and its ``(path, kind)`` travels in the
+  sample's ``skipped`` list, so it is still counted. Batches keep their size, which matters under DDP (every
+  rank runs the same collectives on full batches) and for batch-statistic layers (BatchNorm refuses one sample);
+- ``on_error="raise"`` raises the :class:`MediaError` naming the file.
 """
 
 from __future__ import annotations
@@ -190,7 +197,8 @@ class AVDataset(Dataset):
     augmentation) and returns the final fields; ``label``, ``index`` and ``id`` are added after it. With
     ``num_clips > 1`` every field gets a leading clip dimension. ``cache=True`` decodes each row's whole segment
     once and cuts clips from memory (for small sets such as the demo; call :meth:`preload` before forking
-    workers so they share it). Transform errors are code bugs and propagate; decoding errors follow ``on_error``.
+    workers so they share it). Transform errors are code bugs and propagate; decoding errors follow ``on_error``
+    (with ``"replace"``, ``max_replacements`` bad rows in a row raise one error that names the first file).
     """
 
     def __init__(
@@ -204,7 +212,8 @@ class AVDataset(Dataset):
         sampling: Literal["random", "center", "uniform"] = "random",
         num_clips: int = 1,
         transform: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
-        on_error: Literal["skip", "raise"] = "skip",
+        on_error: Literal["skip", "replace", "raise"] = "skip",
+        max_replacements: int = 64,
         short: Short = "loop",
         missing_audio: Literal["error", "silence"] = "error",
         seed: int = 0,
@@ -212,7 +221,8 @@ class AVDataset(Dataset):
     ) -> None:
         if not modalities or set(modalities) - {"video", "audio"}:
             raise ValueError(f"modalities must be a non-empty subset of ('video', 'audio'), got {modalities}")
-        checks = {"sampling": (sampling, ("random", "center", "uniform")), "on_error": (on_error, ("skip", "raise")),
+        checks = {"sampling": (sampling, ("random", "center", "uniform")),
+                  "on_error": (on_error, ("skip", "replace", "raise")),
                   "short": (short, ("loop", "pad", "error")), "missing_audio": (missing_audio, ("error", "silence"))}
         for name, (value, allowed) in checks.items():
             if value not in allowed:
@@ -226,7 +236,8 @@ class AVDataset(Dataset):
         self.audio = (audio or AudioSpec()) if "audio" in modalities else None
         self.sampling, self.num_clips, self.transform = sampling, num_clips, transform
         self.on_error, self.short, self.missing_audio = on_error, short, missing_audio
-        self.seed, self.cache = int(seed), cache
+        self.seed, self.cache, self.max_replacements = int(seed), cache, int(max_replacements)
+        self._bad: dict[int, MediaError] = {}  # per process: rows known to fail (a bad file is decoded once)
         self._epoch = torch.zeros((), dtype=torch.long).share_memory_()  # seen by persistent workers too
         self._segments: dict[int, tuple[float, float]] = {}
         self._clips: dict[int, Clip | MediaError] = {}
@@ -324,19 +335,15 @@ class AVDataset(Dataset):
             return hot
         return row.labels[0] if row.labels else -1
 
-    def __getitem__(self, i: int) -> dict[str, Any] | SkippedSample:
-        row, path = self.index.rows[i], self.path(i)
-        try:
-            if self.cache:
-                whole = self._cached(i, path)
-                clips = [self._cut(whole, float(s)) for s in self.clip_starts(i, whole.start, whole.end)]
-            else:
-                starts = self.clip_starts(i, *self._segment(i, path))
-                clips = [self._decode(path, float(s), float(s) + self.clip_seconds) for s in starts]
-        except MediaError as err:
-            if self.on_error == "raise":
-                raise
-            return SkippedSample(i, err.path, err.kind, str(err))
+    def _load(self, i: int, row_i: int) -> dict[str, Any]:
+        """Clips of row ``row_i`` with the clip starts and augmentation seeds of slot ``i`` (equal unless replaced)."""
+        row, path = self.index.rows[row_i], self.path(row_i)
+        if self.cache:
+            whole = self._cached(row_i, path)
+            clips = [self._cut(whole, float(s)) for s in self.clip_starts(i, whole.start, whole.end)]
+        else:
+            starts = self.clip_starts(i, *self._segment(row_i, path))
+            clips = [self._decode(path, float(s), float(s) + self.clip_seconds) for s in starts]
         outs = []
         for c, clip in enumerate(clips):
             seed = int(np.random.SeedSequence([self.seed, self.epoch, i, c]).generate_state(1)[0])
@@ -347,5 +354,34 @@ class AVDataset(Dataset):
                 raw["audio"] = clip.audio
             outs.append((self.transform or _default_transform)(raw))
         sample = stack_tree(outs) if self.num_clips > 1 else outs[0]
-        sample.update(label=self._label(row), index=i, id=row.id or row.path)
+        sample.update(label=self._label(row), index=row_i, id=row.id or row.path)
         return sample
+
+    def _attempt(self, row_i: int, i: int) -> dict[str, Any] | MediaError:
+        """Load row ``row_i`` for slot ``i``, or the row's MediaError (remembered, so a bad file is decoded once)."""
+        known = self._bad.get(row_i)
+        if known is not None:
+            return known
+        try:
+            return self._load(i, row_i)
+        except MediaError as err:
+            self._bad[row_i] = err
+            return err
+
+    def __getitem__(self, i: int) -> dict[str, Any] | SkippedSample:
+        if self.on_error == "raise":
+            return self._load(i, i)
+        result = self._attempt(i, i)
+        if not isinstance(result, MediaError):
+            return result
+        if self.on_error == "skip":
+            return SkippedSample(i, result.path, result.kind, str(result))
+        # Only the slot's own file is recorded: a bad row met while walking on is counted when its own slot comes.
+        for step in range(1, min(len(self), self.max_replacements + 1)):
+            candidate = self._attempt((i + step) % len(self), i)
+            if not isinstance(candidate, MediaError):
+                candidate["skipped"] = [(result.path, result.kind)]
+                return candidate
+        tried = min(len(self), self.max_replacements + 1) - 1
+        raise MediaError(result.path, result.kind, f"and the {tried} rows after it could not be decoded either "
+                         f"({self.index.name!r}); run `xmodal data check` on the dataset")

@@ -2,7 +2,9 @@
 
 The engine is Lightning's (DDP/FSDP across GPUs and nodes, bf16, progress bars, loggers); xmodal adds atomic
 checkpoints, safe loading (``weights_only=True``), the resolved config and code version saved next to and
-inside every checkpoint, and resume from ``<out>/checkpoints/last.ckpt`` when it exists.
+inside every checkpoint, resume from ``<out>/checkpoints/last.ckpt`` when it exists and was trained under the same
+config (:mod:`xmodal.methods.resume`), and the dataset epoch bound to the trainer's
+(:class:`xmodal.data.loader.EpochDataLoader`).
 """
 
 from __future__ import annotations
@@ -21,7 +23,9 @@ from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
 from lightning.pytorch.plugins.environments import SLURMEnvironment
 
 from xmodal.config import ConfigError, code_version, config_hash, to_dict
+from xmodal.data.loader import EpochDataLoader
 from xmodal.methods.checkpoint import AtomicCheckpointIO
+from xmodal.methods.resume import check_resume, record_resume
 
 
 @dataclass
@@ -43,7 +47,7 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     seed: int = 0
     progress: Literal["rich", "tqdm", "none"] = "rich"
-    resume: bool = True
+    resume: Literal["auto", "force", "off"] = "auto"
 
     def validate(self) -> None:
         if self.batch_size <= 0:
@@ -53,16 +57,18 @@ class TrainerConfig:
 
 
 class SaveRunInfo(Callback):
-    """Writes ``config.yaml`` beside the checkpoints and stores config + code version inside each checkpoint."""
+    """Writes ``config.yaml`` beside the checkpoints (once: a resumed run keeps the config it started with, and its
+    changes go to ``resumes.yaml``) and stores config + code version inside each checkpoint."""
 
     def __init__(self, out_dir: Path, config: Any) -> None:
         self.out_dir = out_dir
         self.info = {"config": to_dict(config), "config_hash": config_hash(config), "code_version": code_version()}
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        if trainer.is_global_zero:
+        target = self.out_dir / "config.yaml"
+        if trainer.is_global_zero and not target.exists():
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            (self.out_dir / "config.yaml").write_text(yaml.safe_dump(self.info, sort_keys=False))
+            target.write_text(yaml.safe_dump(self.info, sort_keys=False))
 
     def on_save_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict) -> None:
         checkpoint["xmodal"] = self.info
@@ -90,6 +96,9 @@ def resolve_sync_batchnorm(cfg: TrainerConfig) -> bool:
 def build_trainer(
     cfg: TrainerConfig, out_dir: str | Path, run_config: Any, callbacks: list[Callback] | None = None
 ) -> L.Trainer:
+    # EMA teachers are in eval mode on purpose (BaseMethod: deterministic teachers); Lightning's generic notice
+    # about modules in eval mode would only alarm users of every distillation method.
+    warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
     out = Path(out_dir)
     ckpt = ModelCheckpoint(
         dirpath=out / "checkpoints",
@@ -127,7 +136,6 @@ def build_trainer(
         use_distributed_sampler=True,
         num_sanity_val_steps=0,
     )
-    trainer.xmodal_batch_size = cfg.batch_size  # read by BaseMethod for global-batch LR scaling
     return trainer
 
 
@@ -137,18 +145,27 @@ def fit(
     train_loader: Any,
     out_dir: str | Path,
     val_loader: Any = None,
-    resume: bool = True,
+    resume: Literal["auto", "force", "off"] = "auto",
+    run_config: Any = None,
 ) -> Path | None:
     """Fit with auto-resume from ``last.ckpt``; returns the checkpoint resumed from (or None).
 
-    A run killed while saving leaves its previous checkpoint intact plus a partial ``.<name>.tmp`` file; those
-    are removed here (rank 0) before training restarts.
+    With ``run_config`` (the resolved config dataclass) the checkpoint's stored config must match it outside the
+    free keys (:func:`xmodal.methods.resume.check_resume`) unless ``resume="force"``; the accepted changes are
+    appended to ``resumes.yaml``. A run killed while saving leaves its previous checkpoint intact plus a partial
+    ``.<name>.tmp`` file; those are removed here (rank 0) before training restarts. An
+    :class:`~xmodal.data.loader.EpochDataLoader` is bound to the trainer's epoch.
     """
+    out = Path(out_dir)
+    ckpt = find_resume_checkpoint(out) if resume != "off" else None
+    if ckpt is not None and run_config is not None:
+        diff = check_resume(ckpt, to_dict(run_config), resume)
+        if trainer.is_global_zero:
+            record_resume(out, ckpt, diff)
     if trainer.is_global_zero:
-        for stale in (Path(out_dir) / "checkpoints").glob(".*.tmp"):
+        for stale in (out / "checkpoints").glob(".*.tmp"):
             stale.unlink(missing_ok=True)
-    ckpt = find_resume_checkpoint(Path(out_dir)) if resume else None
+    if isinstance(train_loader, EpochDataLoader) and train_loader.epoch_source is None:
+        train_loader.epoch_source = lambda: trainer.current_epoch
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     return ckpt
-
-

@@ -104,7 +104,7 @@ def pretrain(cfg: PretrainConfig, callbacks: list[L.Callback] | None = None) -> 
     loader = build_train_loader(cfg)
     trainer = build_trainer(cfg.trainer, out, cfg, callbacks=callbacks)
     start = time.perf_counter()
-    resumed = fit(trainer, method, loader, out, resume=cfg.trainer.resume)
+    resumed = fit(trainer, method, loader, out, resume=cfg.trainer.resume, run_config=cfg)
     elapsed = time.perf_counter() - start
     exports = export_backbones(method, out / "export") if trainer.is_global_zero else {}
     return {

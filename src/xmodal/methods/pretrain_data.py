@@ -1,16 +1,20 @@
-"""Pretraining data: index → :class:`AVDataset` with XKD views → ``DataLoader`` (skip-and-count collate)."""
+"""Pretraining data: index → :class:`AVDataset` with XKD views → :class:`EpochDataLoader` (top-up collate).
+
+The loader advances the dataset epoch every epoch (new clip starts and augmentations; bound to the trainer by
+:func:`xmodal.methods.engine.fit`), and ``data.on_error=skip`` tops a batch up from the next decodable clips
+(``AVDataset(on_error="replace")``) so every rank trains on full batches while each bad file is counted.
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-import lightning.pytorch as L
 import torch
-from torch.utils.data import DataLoader
 
 from xmodal.data.collate import collate_samples
 from xmodal.data.dataset import AVDataset, resolve_index
 from xmodal.data.io import AudioSpec, VideoSpec
+from xmodal.data.loader import EpochDataLoader
 from xmodal.data.views import XKDViews
 from xmodal.methods.xkd_config import PretrainConfig
 
@@ -23,16 +27,6 @@ class SeededViews:
 
     def __call__(self, raw: dict[str, Any]) -> dict[str, Any]:
         return self.views(raw, torch.Generator().manual_seed(int(raw["seed"])))
-
-
-class EpochSetter(L.Callback):
-    """Tells the dataset the epoch, so random clip starts and augmentations differ per epoch, reproducibly."""
-
-    def __init__(self, dataset: AVDataset) -> None:
-        self.dataset = dataset
-
-    def on_train_epoch_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
-        self.dataset.set_epoch(trainer.current_epoch)
 
 
 def modalities_for(cfg: PretrainConfig) -> tuple[str, ...]:
@@ -54,7 +48,7 @@ def build_train_dataset(cfg: PretrainConfig) -> AVDataset:
         audio=AudioSpec(sample_rate=d.views.logmel.sample_rate),
         sampling="random",
         transform=SeededViews(XKDViews(d.views)),
-        on_error=d.on_error,
+        on_error="replace" if d.on_error == "skip" else "raise",
         short=d.short,
         missing_audio=d.missing_audio,
         seed=cfg.trainer.seed,
@@ -65,10 +59,10 @@ def build_train_dataset(cfg: PretrainConfig) -> AVDataset:
     return dataset
 
 
-def build_train_loader(cfg: PretrainConfig) -> DataLoader:
+def build_train_loader(cfg: PretrainConfig) -> EpochDataLoader:
     dataset = build_train_dataset(cfg)
     workers = cfg.trainer.num_workers
-    return DataLoader(
+    return EpochDataLoader(
         dataset,
         batch_size=cfg.trainer.batch_size,
         shuffle=True,

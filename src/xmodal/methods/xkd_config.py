@@ -87,6 +87,7 @@ class XKDLossConfig:
     center_momentum: float = 0.9
     ema_base: float = 0.997
     ema_final: float = 1.0
+    monitor_every: int = 50
 
     def validate(self) -> None:
         if self.student_temp <= 0:
@@ -96,6 +97,8 @@ class XKDLossConfig:
                 raise ConfigError(f"{name}: temperatures must be positive")
         if not 0.0 <= self.center_momentum < 1.0:
             raise ConfigError("center_momentum: must be in [0, 1)")
+        if self.monitor_every < 0:
+            raise ConfigError("monitor_every: must be >= 0 (0 turns the collapse check off)")
 
 
 @dataclass

@@ -83,6 +83,8 @@ def test_geometry_that_drops_over_ten_percent_fails_validation(make_cfg: Any) ->
         make_cfg("data.views.video_local.size=20")  # 20² with 8² patches keeps 16² (36 %)
     with pytest.raises(ConfigError, match=r"^data\.views\.video_global: .* all of it"):
         make_cfg("data.views.video_global.frames=1")  # smaller than one 2-frame cuboid
+    with pytest.raises(ConfigError, match=r"^model\.audio_patch: patch sizes must be positive"):
+        make_cfg("model.audio_patch=[0,16]")
     make_cfg("data.views.audio_global.seconds=1.72")  # 49 frames → 48: a 2 % trim is tolerated
     make_cfg("loss.objective=vmae", "data.views.audio_local.seconds=1.0")  # audio views unused by V-MAE
 

@@ -68,6 +68,9 @@ class XKDModelConfig:
         for name in ("video_mask_ratio", "audio_mask_ratio"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name}: must be in [0, 1)")
+        for name in ("video_patch", "audio_patch"):
+            if min(getattr(self, name)) < 1:
+                raise ConfigError(f"{name}: patch sizes must be positive, got {list(getattr(self, name))}")
         video, audio = backbone_dims(self.video), backbone_dims(self.audio)
         if self.variant != "xkd" and video != audio:
             raise ConfigError(

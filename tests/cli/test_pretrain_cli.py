@@ -22,7 +22,7 @@ TINY = [
     "model.decoder_dim=32", "model.decoder_depth=1", "model.decoder_heads=2",
     "model.proj_hidden=32", "model.proj_bottleneck=16", "model.proj_out=16",
     "data.clip_seconds=2.0", "data.views.fps=8.0", "data.views.video_global.frames=8",
-    "data.views.video_local.frames=4", "data.views.video_local.size=16", "data.views.audio_global.seconds=2.0",
+    "data.views.video_local.frames=4", "data.views.video_local.size=16", "data.views.audio_global.seconds=1.7",
     "trainer.batch_size=4", "trainer.max_steps=1", "trainer.progress=none", "trainer.accelerator=cpu",
     "trainer.devices=1",
 ]
@@ -48,9 +48,10 @@ def test_dry_run_reports_parameters_and_tokens(tmp_path: Path, manifest: Path) -
     assert params["student.video"] == params["teacher.video"] > 0
     assert report["parameters_total"] == sum(params.values())
     assert report["parameters_trainable"] < report["parameters_total"]  # EMA teachers are not trained
-    # Views: video 8×32² and 4×16² with 2×8×8 cuboids; audio 2 s / 1 s log-mel (hop 572) with 8×16 patches.
+    # Views: video 8×32² and 4×16² with 2×8×8 cuboids; audio 1.7 s / 1.12 s log-mel (hop 572: 48 / 32 frames)
+    # with 8×16 patches.
     expected = {"video_global": [4, 4, 4], "video_local": [2, 2, 2], "audio_global": [10, 3],
-                "audio_local": [10, 1]}
+                "audio_local": [10, 2]}
     for view, grid in expected.items():
         assert report["tokens"][view]["grid"] == grid
         assert report["tokens"][view]["tokens"] == math.prod(grid)

@@ -67,6 +67,33 @@ def test_refine_matches_loop_and_scale_behaviour() -> None:
     torch.testing.assert_close(uniform, tokens)
 
 
+def test_refine_official_omega_matches_direct_patch_mean_computation() -> None:
+    """Official code: Ω from the energies of the patch-mean vectors, tokens scaled by √Ω (xkd.md Eq. 6 switch)."""
+    torch.manual_seed(0)
+    b, h, n, d = 3, 2, 6, 5
+    tokens, ax = torch.randn(b, n, d), torch.rand(b, h, n)
+    out = refine(tokens, ax, omega="official")
+    for s in range(b):
+        t = tokens[s].numpy().astype(np.float64)
+        w = np.array([sum(float(ax[s, k, i]) for k in range(h)) / h for i in range(n)])
+        prior = [sum(t[i, c] for i in range(n)) / n for c in range(d)]
+        post = [sum(w[i] * t[i, c] for i in range(n)) / n for c in range(d)]
+        scale = math.sqrt(sum(x * x for x in prior) / sum(x * x for x in post))
+        np.testing.assert_allclose(out[s].numpy(), scale * w[:, None] * t, rtol=1e-5, atol=1e-6)
+    # The pooled output keeps the plain patch mean's norm, and a global scale of the weights cancels.
+    torch.testing.assert_close(out.mean(1).norm(dim=-1), tokens.mean(1).norm(dim=-1))
+    torch.testing.assert_close(refine(tokens, 3.0 * ax, omega="official"), out)
+    # Token-relative weights are the same in every mode: the outputs differ by one factor per sample only.
+    for other in ("paper", "sqrt"):
+        ratio = out / refine(tokens, ax, omega=other)
+        torch.testing.assert_close(ratio, ratio[:, :1, :1].expand_as(ratio))
+    # ... and that factor is not 1: the per-sample scale is what the switch changes.
+    sqrt_ratio = (out / refine(tokens, ax, omega="sqrt"))[:, 0, 0]
+    assert (sqrt_ratio - 1).abs().min() > 1e-3
+    with pytest.raises(ValueError, match="omega"):
+        refine(tokens, ax, omega="bogus")  # type: ignore[arg-type]
+
+
 def test_domain_alignment_modes_and_gradients() -> None:
     sv = torch.randn(6, 8, requires_grad=True)
     sa = (torch.randn(6, 8) + 1).requires_grad_()

@@ -27,7 +27,7 @@ from xmodal.distributed import Gather
 from xmodal.losses.mmd import DEFAULT_BANDWIDTHS, Bandwidths, Estimator, Kernel, mmd_loss
 
 CrossMode = Literal["mean", "softmax"]
-OmegaMode = Literal["paper", "sqrt"]
+OmegaMode = Literal["paper", "sqrt", "official"]
 DAMode = Literal["da", "da1", "da2", "student", "teacher"]
 
 
@@ -60,19 +60,26 @@ def refine(
     """Eq. 5–6: ``θ_t(x) · (1/H) Σ_h A_h^× · Ω`` with ``Ω = ‖θ_t(x)‖² / ‖θ_t(x) · A^×‖²`` per sample.
 
     ``tokens``: ``(B, N, D)`` teacher patch tokens (CLS excluded); ``cross_attention``: ``(B, H, N)``. Returns the
-    re-weighted tokens ``(B, N, D)`` in the input dtype (computed in fp32); norms are over all of a sample's
-    tokens. ``omega="paper"`` takes Eq. 6 literally (a ratio of squared norms): weights scaled by ``c`` give an
-    output scaled by ``1/c``, and the output's norm is ``‖θ‖²/‖θ·A‖``. ``omega="sqrt"`` uses ``sqrt(Ω)``, which
-    preserves the energy exactly (``‖refine‖ = ‖θ‖``) as the text's "ratio of prior and posterior energy"
-    suggests. Both give the same token-relative weights.
+    re-weighted tokens ``(B, N, D)`` in the input dtype (computed in fp32). The modes differ only in one scale per
+    sample (the token-relative weights are always ``(1/H) Σ_h A_h^×``):
+
+    - ``"paper"`` takes Eq. 6 literally: squared norms over all of a sample's tokens, no root. Weights scaled by
+      ``c`` give an output scaled by ``1/c``, and the output's norm is ``‖θ‖²/‖θ·A‖``.
+    - ``"sqrt"`` uses ``√Ω`` of the same norms, which preserves the energy exactly (``‖refine‖ = ‖θ‖``), as the
+      text's "ratio of prior and posterior energy" suggests.
+    - ``"official"`` is the released code's convention: the energies are those of the patch-mean vectors,
+      ``Ω = ‖mean_n θ_n‖² / ‖mean_n w_n θ_n‖²``, and the tokens are scaled by ``√Ω``. The mean-pooled output (what
+      the projector receives, since XKD mean-pools after refine as the official code does) then has exactly the
+      norm of the plain patch mean, whatever the attention.
     """
     if tokens.shape[:2] != (cross_attention.shape[0], cross_attention.shape[2]):
         raise ValueError(f"tokens {tuple(tokens.shape)} do not match attention {tuple(cross_attention.shape)}")
-    if omega not in ("paper", "sqrt"):
-        raise ValueError(f"omega must be 'paper' or 'sqrt', got {omega!r}")
+    if omega not in ("paper", "sqrt", "official"):
+        raise ValueError(f"omega must be 'paper', 'sqrt' or 'official', got {omega!r}")
     t = tokens.float()
     weighted = t * refine_weights(cross_attention).unsqueeze(-1)
-    ratio = t.pow(2).sum((1, 2)) / weighted.pow(2).sum((1, 2)).clamp_min(eps)
+    prior, posterior = (t.mean(1), weighted.mean(1)) if omega == "official" else (t, weighted)
+    ratio = prior.pow(2).flatten(1).sum(1) / posterior.pow(2).flatten(1).sum(1).clamp_min(eps)
     factor = ratio if omega == "paper" else ratio.sqrt()
     return (weighted * factor.view(-1, 1, 1)).to(tokens.dtype)
 

@@ -33,36 +33,22 @@ from xmodal.losses.distillation import (
 )
 from xmodal.losses.reconstruction import masked_mse
 from xmodal.methods.base import BaseMethod
-from xmodal.methods.xkd_config import BackboneConfig, PretrainConfig
+from xmodal.methods.xkd_config import (
+    MODALITIES,
+    TRIM_TOLERANCE,
+    PretrainConfig,
+    backbone_dims,
+    dropped_fraction,
+    trim_message,
+    view_grids,
+)
 from xmodal.models.decoder import MAEDecoder, patchify_audio, patchify_video
 from xmodal.models.embed import CuboidEmbed, PatchEmbed2d
 from xmodal.models.masking import random_masking
 from xmodal.models.projector import DINOHead
-from xmodal.models.vit import SIZES, VisionTransformer
+from xmodal.models.vit import VisionTransformer
 
 COLLAPSE_STEPS = 20  # consecutive steps with L_kd or the teacher–student KL at ~0 before the collapse warning
-
-
-def backbone_dims(cfg: BackboneConfig) -> tuple[int, int, int]:
-    return SIZES.get(cfg.size, (cfg.dim, cfg.depth, cfg.heads))
-
-
-def view_grids(cfg: PretrainConfig) -> dict[str, tuple[int, ...]]:
-    """Token grids of every view; the global ones size the positional embeddings."""
-    v, m = cfg.data.views, cfg.model
-    pt, ph, pw = m.video_patch
-    pf, ptime = m.audio_patch
-    mel = v.logmel
-
-    def spec_frames(seconds: float) -> int:
-        return mel.num_frames(round(seconds * mel.sample_rate))
-
-    return {
-        "video_global": (v.video_global.frames // pt, v.video_global.size // ph, v.video_global.size // pw),
-        "video_local": (v.video_local.frames // pt, v.video_local.size // ph, v.video_local.size // pw),
-        "audio_global": (mel.n_mels // pf, spec_frames(v.audio_global.seconds) // ptime),
-        "audio_local": (mel.n_mels // pf, spec_frames(v.audio_local.seconds) // ptime),
-    }
 
 
 class XKD(BaseMethod):
@@ -78,11 +64,11 @@ class XKD(BaseMethod):
         )
         self.cfg = cfg
         m = cfg.model
-        self.modalities = {"xkd": ("video", "audio"), "avmae": ("video", "audio"), "vmae": ("video",),
-                           "amae": ("audio",)}[lc.objective]
+        self.modalities = MODALITIES[lc.objective]
         self.distill = lc.objective == "xkd" and (lc.use_kd or lc.use_da)
         grids = view_grids(cfg)
         self.grids = grids
+        self._trim_warned: set[str] = set()
         students: dict[str, nn.Module] = {}
         self.decoders = nn.ModuleDict()
         for mod in self.modalities:
@@ -197,13 +183,19 @@ class XKD(BaseMethod):
         return self.head[modality](torch.cat(feats, 0))
 
     # ----------------------------------------------------------------- objective
-    def _trim(self, modality: str, x: torch.Tensor) -> torch.Tensor:
-        """Drop trailing frames/rows that do not fill a whole patch (a 1 s log-mel of 28 frames → 16)."""
+    def _trim(self, modality: str, x: torch.Tensor, view: str = "global") -> torch.Tensor:
+        """Drop trailing frames/rows that do not fill a whole patch. Validation rejects a config that loses more
+        than 10 % of a view this way; inputs built outside it (another loader, a hand-made config) get one warning
+        per view, since a silent loss of, e.g., 28 → 16 log-mel frames quietly trains on part of the view."""
         patch = self.cfg.model.video_patch if modality == "video" else self.cfg.model.audio_patch
-        dims = x.shape[2:]
+        dims = tuple(x.shape[2:])
         keep = [d - d % p for d, p in zip(dims, patch, strict=True)]
         if keep == list(dims):
             return x
+        name = f"{modality}_{view}"
+        if name not in self._trim_warned and dropped_fraction(dims, patch) > TRIM_TOLERANCE:
+            self._trim_warned.add(name)
+            warnings.warn(f"XKD input {trim_message(self.cfg, name, dims)}", stacklevel=2)
         index = (slice(None), slice(None), *(slice(0, k) for k in keep))
         return x[index]
 
@@ -211,7 +203,7 @@ class XKD(BaseMethod):
         lc = self.cfg.loss
         views = {
             mod: {"global": self._trim(mod, batch[mod]["global"]),
-                  "local": [self._trim(mod, x) for x in batch[mod].get("local", [])]}
+                  "local": [self._trim(mod, x, "local") for x in batch[mod].get("local", [])]}
             for mod in self.modalities
         }
         rec = {mod: self.masked_reconstruction(mod, views[mod]["global"]) for mod in self.modalities}

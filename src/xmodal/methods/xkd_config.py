@@ -6,15 +6,24 @@ through a switch and the default follows the paper's text unless noted (see docs
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Literal
 
 from xmodal.config import ConfigError
+from xmodal.data.features import LogMelConfig
 from xmodal.data.views import XKDViewsConfig
 from xmodal.methods.base import OptimConfig
 from xmodal.methods.engine import TrainerConfig
+from xmodal.models.vit import SIZES
 
 Objective = Literal["xkd", "vmae", "amae", "avmae"]
+MODALITIES: dict[str, tuple[str, ...]] = {
+    "xkd": ("video", "audio"), "avmae": ("video", "audio"), "vmae": ("video",), "amae": ("audio",)
+}
+TRIM_TOLERANCE = 0.10
+"""Largest share of a view that may fall outside whole patches (trailing frames/rows are dropped before the
+patch embedding); more than this is a geometry mistake, not a rounding detail."""
 
 
 @dataclass
@@ -30,6 +39,12 @@ class BackboneConfig:
     def validate(self) -> None:
         if self.size == "custom" and self.dim % self.heads:
             raise ConfigError(f"dim: {self.dim} is not divisible by heads={self.heads}")
+
+
+def backbone_dims(cfg: BackboneConfig) -> tuple[int, int, int]:
+    """``(dim, depth, heads)`` the ViT is built with: a named size's Table S3 numbers (its ``dim/depth/heads``
+    keys are then ignored), else the explicit keys. Validation compares these, never the raw keys."""
+    return SIZES.get(cfg.size, (cfg.dim, cfg.depth, cfg.heads))
 
 
 @dataclass
@@ -53,8 +68,16 @@ class XKDModelConfig:
         for name in ("video_mask_ratio", "audio_mask_ratio"):
             if not 0.0 <= getattr(self, name) < 1.0:
                 raise ConfigError(f"{name}: must be in [0, 1)")
-        if self.variant != "xkd" and (self.video.dim, self.video.depth) != (self.audio.dim, self.audio.depth):
-            raise ConfigError("variant: MAS/MATS share backbones, so video and audio backbones must match")
+        for name in ("video_patch", "audio_patch"):
+            if min(getattr(self, name)) < 1:
+                raise ConfigError(f"{name}: patch sizes must be positive, got {list(getattr(self, name))}")
+        video, audio = backbone_dims(self.video), backbone_dims(self.audio)
+        if self.variant != "xkd" and video != audio:
+            raise ConfigError(
+                f"variant: {self.variant} shares one trunk between the modalities, but model.video "
+                f"(size={self.video.size}) resolves to dim/depth/heads {video} and model.audio "
+                f"(size={self.audio.size}) to {audio}; set model.audio.size (and dim/depth/heads if custom) to match"
+            )
 
 
 @dataclass
@@ -67,7 +90,7 @@ class XKDLossConfig:
     use_refine: bool = True
     refine_attention: Literal["mean", "softmax"] = "mean"
     refine_cls: bool = True
-    refine_omega: Literal["paper", "sqrt"] = "paper"
+    refine_omega: Literal["paper", "sqrt", "official"] = "paper"
     da_mode: Literal["da", "da1", "da2", "student", "teacher"] = "da"
     mmd_estimator: Literal["biased", "unbiased"] = "biased"
     mmd_kernel: Literal["gaussian", "gaussian_gamma"] = "gaussian"
@@ -138,3 +161,93 @@ class PretrainConfig:
         )
     )
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=800, batch_size=32))
+
+    def validate(self) -> None:
+        """Reject a view geometry that would lose more than :data:`TRIM_TOLERANCE` of a used view to patch
+        trimming (or that is smaller than one patch): such a run starts, then trains on a fraction of its input."""
+        for view, shape in view_shapes(self).items():
+            used = view.split("_")[0] in MODALITIES[self.loss.objective]
+            if used and dropped_fraction(shape, view_patch(self, view)) > TRIM_TOLERANCE:
+                raise ConfigError(trim_message(self, view, shape))
+
+
+def view_patch(cfg: PretrainConfig, view: str) -> tuple[int, ...]:
+    return cfg.model.video_patch if view.startswith("video") else cfg.model.audio_patch
+
+
+def view_shapes(cfg: PretrainConfig) -> dict[str, tuple[int, ...]]:
+    """Input size of every view as the loader delivers it: video ``(frames, height, width)``, audio
+    ``(mel bins, log-mel frames)``."""
+    v, mel = cfg.data.views, cfg.data.views.logmel
+    return {
+        "video_global": (v.video_global.frames, v.video_global.size, v.video_global.size),
+        "video_local": (v.video_local.frames, v.video_local.size, v.video_local.size),
+        "audio_global": (mel.n_mels, _spec_frames(mel, v.audio_global.seconds)),
+        "audio_local": (mel.n_mels, _spec_frames(mel, v.audio_local.seconds)),
+    }
+
+
+def view_grids(cfg: PretrainConfig) -> dict[str, tuple[int, ...]]:
+    """Token grids of every view (whole patches only); the global ones size the positional embeddings."""
+    return {
+        view: tuple(d // p for d, p in zip(shape, view_patch(cfg, view), strict=True))
+        for view, shape in view_shapes(cfg).items()
+    }
+
+
+def dropped_fraction(shape: tuple[int, ...], patch: tuple[int, ...]) -> float:
+    """Share of a view's elements outside whole patches (what trimming the trailing frames/rows removes); 1 for a
+    view smaller than one patch."""
+    total = math.prod(shape)
+    kept = math.prod(d - d % p for d, p in zip(shape, patch, strict=True))
+    return 1.0 - kept / total if total else 1.0
+
+
+def trim_message(cfg: PretrainConfig, view: str, shape: tuple[int, ...]) -> str:
+    """One line naming the view, its size, what whole patches keep, and the keys (with values) that would fit."""
+    patch = view_patch(cfg, view)
+    kept = tuple(d - d % p for d, p in zip(shape, patch, strict=True))
+    lost = f"{100 * dropped_fraction(shape, patch):.0f} %" if min(kept) > 0 else "all"
+    fixes: list[str] = []
+    if view.startswith("video"):
+        frames, size = shape[0], shape[1]
+        if frames % patch[0]:
+            fixes.append(f"data.views.{view}.frames to {_alternatives(frames, patch[0])}")
+        if size % math.lcm(*patch[1:]):
+            fixes.append(f"data.views.{view}.size to {_alternatives(size, math.lcm(*patch[1:]))}")
+        fixes.append("model.video_patch")
+    else:
+        mel = cfg.data.views.logmel
+        if shape[0] % patch[0]:
+            fixes.append(f"data.views.logmel.n_mels to {_alternatives(shape[0], patch[0])}")
+        if shape[1] % patch[1]:
+            options = [f"{_seconds_for(mel, f):g} ({f} frames)" for f in _whole(shape[1], patch[1])]
+            fixes.append(f"data.views.{view}.seconds to {' or '.join(options)}")
+        fixes.append("data.views.logmel.hop_length or model.audio_patch")
+    return (
+        f"data.views.{view}: the {_fmt(shape)} view fills whole {_fmt(patch)} patches only up to {_fmt(kept)}, so "
+        f"{lost} of it would be dropped every step; change {', or '.join(fixes)}"
+    )
+
+
+def _fmt(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape))
+
+
+def _whole(d: int, p: int) -> list[int]:
+    """The whole-patch sizes next to ``d``: the one below (when it is not empty) and the one above."""
+    below = d - d % p
+    return [below, below + p] if below else [below + p]
+
+
+def _alternatives(d: int, p: int) -> str:
+    return " or ".join(map(str, _whole(d, p)))
+
+
+def _spec_frames(mel: LogMelConfig, seconds: float) -> int:
+    return mel.num_frames(round(seconds * mel.sample_rate))
+
+
+def _seconds_for(mel: LogMelConfig, frames: int) -> float:
+    """Shortest duration, in ms steps, whose log-mel has exactly ``frames`` frames (``1 + N // hop``)."""
+    return math.ceil((frames - 1) * mel.hop_length / mel.sample_rate * 1000) / 1000

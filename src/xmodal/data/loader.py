@@ -1,12 +1,14 @@
-"""A ``DataLoader`` that tells its dataset the training epoch at the moment an epoch's iterator is created.
+"""A ``DataLoader`` that tells its dataset the training epoch, so every epoch draws new clips and augmentations.
 
-Why not a callback on ``on_train_epoch_start``: Lightning creates the first iterator of a run (and the iterator of
-an epoch resumed from a checkpoint) *before* that hook runs, and it skips the hook entirely when it resumes
-mid-epoch; with ``num_workers > 0`` the workers start prefetching as soon as the iterator exists. Setting the
-epoch inside ``__iter__``, before the parent creates the iterator, is the one place that is right in every case:
-fresh epochs, resumed epochs, one or several workers, persistent workers (the dataset's epoch lives in shared
-memory, see :class:`xmodal.data.dataset.AVDataset`) and re-created loaders (Lightning rebuilds the loader with a
-``DistributedSampler`` under DDP; ``epoch_source`` is a constructor argument, so it survives the rebuild).
+Where the epoch is set, and why there: Lightning may create a run's first iterator long before training starts
+(``trainer.estimated_stepping_batches`` in ``configure_optimizers`` sets the data up while the trainer still
+reports epoch 0, even when it is about to resume epoch 5 from a checkpoint), it creates the iterator of a resumed
+epoch before any epoch hook, and it skips ``on_train_epoch_start`` when it resumes mid-epoch; worker processes start
+prefetching as soon as an iterator exists. So the loader sets the dataset's epoch when it creates an iterator, and
+checks again when the first batch is requested: if the epoch has changed in between (a restore), it sets the new
+epoch and re-creates the iterator, which makes (persistent) workers drop what they prefetched. The dataset's epoch
+lives in shared memory (:class:`xmodal.data.dataset.AVDataset`), so workers see it; ``epoch_source`` is a
+constructor argument, so it survives Lightning re-creating the loader with a ``DistributedSampler`` under DDP.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from torch.utils.data import DataLoader
 
 
 class EpochDataLoader(DataLoader):
-    """``DataLoader(..., epoch_source=fn)``: before each iterator, ``dataset.set_epoch(fn())`` when both exist.
+    """``DataLoader(..., epoch_source=fn)``: the dataset's ``set_epoch(fn())`` runs before batches are drawn.
 
     ``epoch_source`` is usually bound by the training engine to the trainer's current epoch
     (:func:`xmodal.methods.engine.fit`); left ``None`` the loader behaves like a plain ``DataLoader``.
@@ -28,8 +30,37 @@ class EpochDataLoader(DataLoader):
         super().__init__(*args, **kwargs)
         self.epoch_source = epoch_source
 
-    def __iter__(self) -> Iterator[Any]:
+    def sync_epoch(self) -> int | None:
+        """Set the dataset's epoch from ``epoch_source``; return it (None when there is nothing to set)."""
         set_epoch = getattr(self.dataset, "set_epoch", None)
-        if self.epoch_source is not None and callable(set_epoch):
-            set_epoch(int(self.epoch_source()))
-        return super().__iter__()
+        if self.epoch_source is None or not callable(set_epoch):
+            return None
+        epoch = int(self.epoch_source())
+        set_epoch(epoch)
+        return epoch
+
+    def __iter__(self) -> Iterator[Any]:
+        epoch = self.sync_epoch()
+        inner = super().__iter__()
+        return inner if epoch is None else _EpochCheckedIterator(self, inner, epoch)
+
+
+class _EpochCheckedIterator:
+    """Re-creates the loader's iterator at the first batch if the epoch changed after it was created."""
+
+    def __init__(self, loader: EpochDataLoader, inner: Iterator[Any], epoch: int) -> None:
+        self.loader, self.inner, self.epoch = loader, inner, epoch
+        self.checked = False
+
+    def __iter__(self) -> _EpochCheckedIterator:
+        return self
+
+    def __len__(self) -> int:
+        return len(self.inner)  # type: ignore[arg-type]
+
+    def __next__(self) -> Any:
+        if not self.checked:
+            self.checked = True
+            if self.loader.sync_epoch() != self.epoch:
+                self.inner = DataLoader.__iter__(self.loader)
+        return next(self.inner)

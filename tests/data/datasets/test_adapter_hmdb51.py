@@ -43,7 +43,8 @@ def test_split1_rows_and_class_order(hmdb: Path) -> None:
     ]
     assert index.rows[2].path == str(hmdb / "ride_bike" / "Bike_riding_ride_bike_f_cm_np1_ba_med_0.avi")
     assert index.rows[2].id == "Bike_riding_ride_bike_f_cm_np1_ba_med_0"
-    assert index.meta == {"fold": 1, "missing_files": 3}
+    assert index.meta["fold"] == 1 and index.meta["missing"] == {"train": 0, "test": 3}
+    assert index.meta["layout"].startswith("lists: testTrainMulti_7030_splits/ (official")
 
 
 def test_folds_and_unused_videos(hmdb: Path) -> None:

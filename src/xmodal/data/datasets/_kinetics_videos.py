@@ -13,7 +13,7 @@ downloader writes ``videos_{train,val}/<label>/`` (underscored by its ``rename_c
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -83,19 +83,41 @@ class SplitVideos:
         return pick_media(files, "video"), len(files)
 
 
+def _underscored(label: str) -> str:
+    return label.replace(" ", "_")
+
+
+def _as_is(label: str) -> str:
+    return label
+
+
+# Class-folder namings, in the order a tie is broken, with the text that names them in reports.
+_NAMINGS: tuple[tuple[Callable[[str], str], str], ...] = (
+    (_as_is, "labels as in the CSV"),
+    (_underscored, "spaces as '_' (mmaction2 rename_classnames.sh)"),
+    (torchvision_folder, "torchvision names (spaces as '_', no ' ( ))"),
+)
+
+
+def _naming_counts(class_dirs: set[str], labels: Iterable[str]) -> list[int]:
+    """Per naming, how many labels have a class folder named that way that no earlier naming explains."""
+    counts = [0] * len(_NAMINGS)
+    for label in labels:
+        seen: set[str] = set()
+        for i, (rename, _) in enumerate(_NAMINGS):
+            name = rename(label)
+            if name in class_dirs and name not in seen:
+                counts[i] += 1
+            seen.add(name)
+    return counts
+
+
 def folder_style(class_dirs: set[str], labels: Iterable[str]) -> str:
     """How the class folders are named, relative to the CSV labels."""
-    labels = list(labels)
     if not class_dirs:
         return "flat"
-    styles = []
-    if class_dirs & set(labels):
-        styles.append("labels as in the CSV")
-    if class_dirs & ({label.replace(" ", "_") for label in labels} - set(labels)):
-        styles.append("spaces as '_' (mmaction2 rename_classnames.sh)")
-    tv = {torchvision_folder(label) for label in labels} - {label.replace(" ", "_") for label in labels}
-    if class_dirs & tv:
-        styles.append("torchvision names (spaces as '_', no ' ( ))")
+    counts = _naming_counts(class_dirs, labels)
+    styles = [text for count, (_, text) in zip(counts, _NAMINGS, strict=True) if count]
     return "class folders: " + (", ".join(styles) if styles else "names not matching any label")
 
 
@@ -119,15 +141,17 @@ def locate_replacements(root: Path) -> tuple[Path | None, dict[str, Path]]:
     return None, {}
 
 
-def canonical_path(videos: SplitVideos | None, root: Path, split: str, label: str, clip_id: str) -> Path:
-    """Where an absent clip would be: in its class folder (named like the folders present; the label itself when
-    there is no video folder yet) or, in a flat copy, directly in the split folder."""
+def canonical_path(videos: SplitVideos | None, root: Path, split: str, label: str, labels: Iterable[str],
+                   clip_id: str) -> Path:
+    """Where an absent clip would be: in a class folder named the way most folders of its split are (the label
+    itself when there is no video folder yet) or, in a flat copy, directly in the split folder."""
     if videos is None:
         return root / split / label / f"{clip_id}.mp4"
-    folder = videos.folder
     if not videos.class_dirs:
-        return folder / f"{clip_id}.mp4"
-    for name in (label, label.replace(" ", "_"), torchvision_folder(label)):
-        if name in videos.class_dirs:
-            return folder / name / f"{clip_id}.mp4"
-    return folder / label / f"{clip_id}.mp4"
+        return videos.folder / f"{clip_id}.mp4"
+    for rename, _ in _NAMINGS:
+        if rename(label) in videos.class_dirs:
+            return videos.folder / rename(label) / f"{clip_id}.mp4"
+    counts = _naming_counts(videos.class_dirs, labels)
+    rename = _NAMINGS[counts.index(max(counts))][0]
+    return videos.folder / rename(label) / f"{clip_id}.mp4"

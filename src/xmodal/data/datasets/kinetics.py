@@ -127,6 +127,7 @@ def _rows_of_split(
 ) -> tuple[list[ManifestRow], str]:
     """The rows of one split and a description of where its videos were found."""
     videos, unread = locate_split(base, split)
+    labels = sorted({clip[1] for clip in clips})
     rows: list[ManifestRow] = []
     replaced = 0
     for _, label, ytid, start, end in clips:
@@ -139,11 +140,11 @@ def _rows_of_split(
         substitute = replacements.get(clip_id) or replacements.get(ytid)
         if substitute is not None:
             path, replaced = substitute, replaced + 1
-        path = path or canonical_path(videos, base, split, label, clip_id)
+        path = path or canonical_path(videos, base, split, label, labels, clip_id)
         rows.append(ManifestRow(path=str(path), labels=[index[label]], split=split, id=clip_id))
     if videos is None:
         return rows, "no video folder"
-    parts = [f"{videos.folder.name}/", folder_style(videos.class_dirs, {clip[1] for clip in clips})]
+    parts = [f"{videos.folder.name}/", folder_style(videos.class_dirs, labels)]
     if videos.nested:
         first = videos.nested[0].parent.relative_to(base)
         parts.append(f"{len(videos.nested)} files in nested folders such as {first}/ (CVDF part_120.tar.gz)")

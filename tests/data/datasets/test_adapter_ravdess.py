@@ -74,5 +74,5 @@ def test_kaggle_speech_copy_lists_every_actor_twice(tmp_path: Path, write) -> No
     assert index.meta["skipped"] == {
         "duplicates": {"count": 3, "ids": [f"audio_speech_actors_01-24/{name}" for name in names]}
     }
-    assert index.meta["layout"].startswith("Actor_XX/ folders under ROOT, audio_speech_actors_01-24/ (Kaggle")
+    assert index.meta["layout"] == "Actor_XX/ folders under ROOT, audio_speech_actors_01-24/ (Kaggle's copy: every actor twice)"
     assert index.meta["official_sizes"] == {"total": 2452}

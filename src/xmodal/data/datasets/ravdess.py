@@ -60,6 +60,7 @@ def load_ravdess(
     report = Report()
     clips: dict[str, tuple[Path, int, int]] = {}
     present: set[str] = set()
+    roots: set[str] = set()
     for path in index_media(base):
         if not path.parent.name.startswith("Actor_"):
             continue
@@ -67,6 +68,7 @@ def load_ravdess(
         if match is None or not 1 <= int(match["actor"]) <= 24 or path.parent.name != f"Actor_{match['actor']}":
             raise ValueError(f"{path}: not a RAVDESS name 'MM-VV-EE-II-SS-RR-AA' matching its Actor_AA folder")
         present.add(match["modality"])
+        roots.add(str(path.parent.parent.relative_to(base)))
         if match["modality"] != code or path.suffix.lower() != extension:
             continue
         if path.stem in clips:
@@ -87,10 +89,9 @@ def load_ravdess(
         for path, actor, label in ordered
         if assignment[actor] in splits
     ]
-    roots = sorted({str(path.parent.parent.relative_to(base)) for path, _, _ in clips.values()})
-    report.layout = "Actor_XX/ folders under " + ", ".join("ROOT" if r == "." else f"{r}/" for r in roots)
+    report.layout = "Actor_XX/ folders under " + ", ".join("ROOT" if r == "." else f"{r}/" for r in sorted(roots))
     if "duplicates" in report.skipped:
-        report.layout += " (Kaggle: each actor twice, at the top and under audio_speech_actors_01-24/)"
+        report.layout += " (Kaggle's copy: every actor twice)"
     meta = {"fold": fold, "modality": modality}
     return build_index("ravdess", rows, list(EMOTIONS), base, check_files=check_files, meta=meta, report=report,
                        official=OFFICIAL_SIZES if split is None else {})

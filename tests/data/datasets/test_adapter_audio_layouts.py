@@ -30,8 +30,9 @@ def panns(tmp_path: Path, write) -> Path:
                                                            'Y-0Bj8uu6Ls, 0.000, 10.000, "/m/04rlf"']))
     write(meta / "eval_segments.csv", _segments(['--4gqARaEJE, 0.000, 10.000, "/m/04rlf,/m/09x0r"']))
     parts = meta / "unbalanced_partial_csvs"
-    write(parts / "unbalanced_train_segments_part00.csv", 'empty\nempty\nempty\n---1_cCGK4M, 0.000, 10.000, "/m/04rlf"\n')
-    write(parts / "unbalanced_train_segments_part01.csv", 'empty\nempty\nempty\n---2_BBVHAA, 10.000, 20.000, "/m/09x0r"\n')
+    empty = "empty\nempty\nempty\n"
+    write(parts / "unbalanced_train_segments_part00.csv", empty + '---1_cCGK4M, 0.000, 10.000, "/m/04rlf"\n')
+    write(parts / "unbalanced_train_segments_part01.csv", empty + '---2_BBVHAA, 10.000, 20.000, "/m/09x0r"\n')
     audios = tmp_path / "audios"
     write(audios / "balanced_train_segments" / "Y--PJHxphWEs.wav")
     write(audios / "balanced_train_segments" / "YY-0Bj8uu6Ls.wav")

@@ -63,7 +63,9 @@ def test_bad_names(ravdess: Path, write) -> None:
 def test_kaggle_speech_copy_lists_every_actor_twice(tmp_path: Path, write) -> None:
     """uwrfkaggler/ravdess-emotional-speech-audio unzips to Actor_XX/ and audio_speech_actors_01-24/Actor_XX/ with
     the same files: each clip is kept once (before: every clip was listed twice) and the copies are reported."""
-    names = ["Actor_01/03-01-01-01-01-01-01.wav", "Actor_01/03-01-05-02-01-02-01.wav", "Actor_02/03-01-08-01-02-01-02.wav"]
+    names = [
+        "Actor_01/03-01-01-01-01-01-01.wav", "Actor_01/03-01-05-02-01-02-01.wav", "Actor_02/03-01-08-01-02-01-02.wav"
+    ]
     for name in names:
         write(tmp_path / name)
         write(tmp_path / "audio_speech_actors_01-24" / name)
@@ -74,5 +76,7 @@ def test_kaggle_speech_copy_lists_every_actor_twice(tmp_path: Path, write) -> No
     assert index.meta["skipped"] == {
         "duplicates": {"count": 3, "ids": [f"audio_speech_actors_01-24/{name}" for name in names]}
     }
-    assert index.meta["layout"] == "Actor_XX/ folders under ROOT, audio_speech_actors_01-24/ (Kaggle's copy: every actor twice)"
+    assert index.meta["layout"] == (
+        "Actor_XX/ folders under ROOT, audio_speech_actors_01-24/ (Kaggle's copy: every actor twice)"
+    )
     assert index.meta["official_sizes"] == {"total": 2452}

@@ -43,7 +43,9 @@ def test_split1_rows_and_class_order(ucf: Path) -> None:
     ]
     assert index.rows[1].path == str(ucf / "UCF-101" / "HandstandPushups" / "v_HandStandPushups_g08_c01.avi")
     assert index.meta["fold"] == 1 and index.meta["missing"] == {"train": 1, "test": 2}
-    assert index.meta["layout"] == "lists: ucfTrainTestlist/ (official UCF101TrainTestSplits zip); videos: UCF-101/ (official UCF101.rar)"
+    assert index.meta["layout"] == (
+        "lists: ucfTrainTestlist/ (official UCF101TrainTestSplits zip); videos: UCF-101/ (official UCF101.rar)"
+    )
 
 
 def test_folds_pick_their_lists(ucf: Path) -> None:

@@ -39,12 +39,14 @@ OFFICIAL_SIZES = {"train": 51 * 70, "test": 51 * 30}
 
 def _split_files(base: Path, fold: int) -> tuple[dict[str, Path], Path, str]:
     for name, source in _LIST_DIRS:
-        files = {m["cls"]: p for p in list_folder(base / name) if (m := _SPLIT_FILE.match(p.name)) and int(m["n"]) == fold}
+        matches = [(_SPLIT_FILE.match(path.name), path) for path in list_folder(base / name)]
+        files = {match["cls"]: path for match, path in matches if match and int(match["n"]) == fold}
         if files:
             return files, base / name, source
-    raise FileNotFoundError(f"HMDB51 split files not found: expected {base}/testTrainMulti_7030_splits/"
-                            f"<class>_test_split{fold}.txt (official) or {base}/annotations/<class>_test_split{fold}.txt"
-                            " (mmaction2)")
+    raise FileNotFoundError(
+        f"HMDB51 split files not found: expected {base}/testTrainMulti_7030_splits/<class>_test_split{fold}.txt "
+        f"(official) or {base}/annotations/<class>_test_split{fold}.txt (mmaction2)"
+    )
 
 
 def load_hmdb51(

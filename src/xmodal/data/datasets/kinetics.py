@@ -9,9 +9,9 @@ XKD pretrains on both and evaluates on both (xkd.md §4, Suppl. A.1). Layouts re
     ROOT/replacement/replacement_for_corrupted_k400/…   CVDF's re-encoded clips, used instead of the originals
 
 ``_kinetics_videos`` finds the clips whatever the folder naming; the layout found is named in ``meta["layout"]``
-and per split in ``meta["videos"]``. CSV columns are ``label,youtube_id,time_start,time_end,split[,is_cc]``. Clips are pre-trimmed to
-[time_start, time_end], so rows carry no start/end. Class indices: the sorted label names of all annotation files
-found, so the index of a class does not depend on the split that was loaded.
+and per split in ``meta["videos"]``. CSV columns are ``label,youtube_id,time_start,time_end,split[,is_cc]``.
+Clips are pre-trimmed to [time_start, time_end], so rows carry no start/end. Class indices: the sorted label names
+of all annotation files found, so the index of a class does not depend on the split that was loaded.
 """
 
 from __future__ import annotations

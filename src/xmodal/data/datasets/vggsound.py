@@ -135,8 +135,8 @@ def load_vggsound(
         report.note(f"{both} clips have both an audio and a video file; media={media!r} chose")
     if not split_files and check_files and len(listed) >= RELEASED:
         absent = sum(1 for row in rows if not Path(row.path).is_file())
-        report.note(f"{absent} listed clips have no file; vggsound.csv lists {len(listed):,} clips but {RELEASED:,} were"
-                    f" released, so up to {len(listed) - RELEASED} of them are listed but not released rather than "
+        report.note(f"{absent} listed clips have no file; vggsound.csv lists {len(listed):,} clips but {RELEASED:,} "
+                    f"were released, so up to {len(listed) - RELEASED} of them are listed but not released rather than "
                     "missing (add the repository's data/train.csv and data/test.csv to tell them apart)")
     meta = {"media": media, "both_media": both}
     return build_index("vggsound", rows, classes, base, check_files=check_files, meta=meta, report=report,

@@ -70,7 +70,9 @@ def test_audioset_audio_and_video_of_one_segment(panns: Path, write) -> None:
     assert load_audioset(panns, "train", media="video").rows[0].path == str(video)
     auto = load_audioset(panns, "train")
     assert auto.rows[0].path == str(video) and auto.meta["both_media"] == 1
-    assert auto.meta["notes"] == ["1 segments have both an audio and a video file; media='auto' chose"]
+    assert auto.meta["notes"] == [
+        "1 segments exist as both an audio and a video file; media='auto' used the video file"
+    ]
     with pytest.raises(ValueError, match="media must be one of"):
         load_audioset(panns, media="frames")
 

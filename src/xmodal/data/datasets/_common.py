@@ -41,14 +41,6 @@ def require_file(path: Path, what: str) -> Path:
     return path
 
 
-def first_existing(candidates: Sequence[Path], what: str) -> Path:
-    """The first candidate that is a file; the error lists every place that was looked at."""
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"{what} not found; looked for: " + ", ".join(str(c) for c in candidates))
-
-
 def text_lines(path: Path) -> Iterator[tuple[int, str]]:
     """``(line number, stripped line)`` for every non-blank line; tolerant of a UTF-8 BOM and CRLF endings
     (UCF101's list files use CRLF, HMDB51's have trailing spaces)."""
@@ -155,6 +147,12 @@ def pick_media(candidates: Sequence[Path], media: str) -> Path | None:
     audios = [path for path in order if path.suffix.lower() in AUDIO_EXTENSIONS]
     ranked = {"video": videos, "audio": audios + videos, "auto": videos + audios}[media]
     return ranked[0] if ranked else None
+
+
+def both_media_note(count: int, what: str, media: str) -> str:
+    """The report line for clips that exist as both an audio and a video file."""
+    kind = "audio" if media == "audio" else "video"
+    return f"{count} {what} exist as both an audio and a video file; media={media!r} used the {kind} file"
 
 
 def actor_fold_split(actors: Iterable[int], fold: int, n_folds: int = 5) -> dict[int, str]:

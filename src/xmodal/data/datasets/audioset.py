@@ -27,6 +27,7 @@ from xmodal.data.datasets._common import (
     AUDIO_EXTENSIONS,
     annotation_error,
     as_root,
+    both_media_note,
     check_fold,
     check_media,
     check_split,
@@ -171,7 +172,7 @@ def load_audioset(
             for csv_path in csv_paths:
                 rows.extend(_read_segments(csv_path, mid_index, s, found, media, both, folder))
     if both:
-        report.note(f"{len(both)} segments have both an audio and a video file; media={media!r} chose")
+        report.note(both_media_note(len(both), "segments", media))
     meta = {"subset": subset, "mids": mids, "annotation_files": files, "media": media, "both_media": len(both)}
     return build_index("audioset", rows, names, base, check_files=check_files, multilabel=True, meta=meta,
                        report=report, official=official)

@@ -26,6 +26,7 @@ from xmodal.data.datasets._common import (
     AUDIO_EXTENSIONS,
     annotation_error,
     as_root,
+    both_media_note,
     check_fold,
     check_media,
     check_split,
@@ -132,7 +133,7 @@ def load_vggsound(
         path = pick_media(files, media) or base / "video" / f"{ytid}_{start:06d}.mp4"
         rows.append(ManifestRow(path=str(path), labels=[index[label]], split=clip_split, id=f"{ytid}_{start:06d}"))
     if both:
-        report.note(f"{both} clips have both an audio and a video file; media={media!r} chose")
+        report.note(both_media_note(both, "clips", media))
     if not split_files and check_files and len(listed) >= RELEASED:
         absent = sum(1 for row in rows if not Path(row.path).is_file())
         report.note(f"{absent} listed clips have no file; vggsound.csv lists {len(listed):,} clips but {RELEASED:,} "

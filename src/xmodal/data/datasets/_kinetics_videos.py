@@ -57,7 +57,6 @@ class SplitVideos:
     folder: Path
     by_clip: dict[str, list[Path]] = field(default_factory=dict)
     by_ytid: dict[str, list[Path]] = field(default_factory=dict)  # files named ``{youtube_id}.<ext>`` only
-    flat: int = 0
     class_dirs: set[str] = field(default_factory=set)
     nested: list[Path] = field(default_factory=list)
 
@@ -66,11 +65,9 @@ class SplitVideos:
         found = cls(folder)
         for dirpath, path in _walk(folder):
             depth = len(Path(dirpath).relative_to(folder).parts)
-            if depth == 0:
-                found.flat += 1
-            elif depth == 1:
+            if depth == 1:
                 found.class_dirs.add(Path(dirpath).name)
-            else:
+            elif depth > 1:
                 found.nested.append(path)
             index = found.by_ytid if len(path.stem) == _YTID else found.by_clip
             index.setdefault(path.stem, []).append(path)
@@ -141,17 +138,22 @@ def locate_replacements(root: Path) -> tuple[Path | None, dict[str, Path]]:
     return None, {}
 
 
-def canonical_path(videos: SplitVideos | None, root: Path, split: str, label: str, labels: Iterable[str],
-                   clip_id: str) -> Path:
-    """Where an absent clip would be: in a class folder named the way most folders of its split are (the label
-    itself when there is no video folder yet) or, in a flat copy, directly in the split folder."""
+def majority_naming(videos: SplitVideos | None, labels: Iterable[str]) -> Callable[[str], str]:
+    """The class-folder naming most folders of a split follow (as-is when there are none)."""
+    if videos is None or not videos.class_dirs:
+        return _as_is
+    counts = _naming_counts(videos.class_dirs, labels)
+    return _NAMINGS[counts.index(max(counts))][0]
+
+
+def canonical_path(
+    videos: SplitVideos | None, root: Path, split: str, label: str, clip_id: str, naming: Callable[[str], str]
+) -> Path:
+    """Where an absent clip would be: in its class folder, or one named by ``naming`` (``majority_naming``; the
+    label itself when there is no video folder yet), or, in a flat copy, directly in the split folder."""
     if videos is None:
         return root / split / label / f"{clip_id}.mp4"
     if not videos.class_dirs:
         return videos.folder / f"{clip_id}.mp4"
-    for rename, _ in _NAMINGS:
-        if rename(label) in videos.class_dirs:
-            return videos.folder / rename(label) / f"{clip_id}.mp4"
-    counts = _naming_counts(videos.class_dirs, labels)
-    rename = _NAMINGS[counts.index(max(counts))][0]
-    return videos.folder / rename(label) / f"{clip_id}.mp4"
+    existing = next((rename(label) for rename, _ in _NAMINGS if rename(label) in videos.class_dirs), None)
+    return videos.folder / (existing or naming(label)) / f"{clip_id}.mp4"

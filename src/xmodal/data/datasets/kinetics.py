@@ -29,7 +29,13 @@ from xmodal.data.datasets._common import (
     csv_records,
     require_root,
 )
-from xmodal.data.datasets._kinetics_videos import canonical_path, folder_style, locate_replacements, locate_split
+from xmodal.data.datasets._kinetics_videos import (
+    canonical_path,
+    folder_style,
+    locate_replacements,
+    locate_split,
+    majority_naming,
+)
 from xmodal.data.datasets._report import Report, build_index
 
 _CSV_NAMES: dict[str, tuple[str, ...]] = {
@@ -128,6 +134,7 @@ def _rows_of_split(
     """The rows of one split and a description of where its videos were found."""
     videos, unread = locate_split(base, split)
     labels = sorted({clip[1] for clip in clips})
+    naming = majority_naming(videos, labels)
     rows: list[ManifestRow] = []
     replaced = 0
     for _, label, ytid, start, end in clips:
@@ -140,7 +147,7 @@ def _rows_of_split(
         substitute = replacements.get(clip_id) or replacements.get(ytid)
         if substitute is not None:
             path, replaced = substitute, replaced + 1
-        path = path or canonical_path(videos, base, split, label, labels, clip_id)
+        path = path or canonical_path(videos, base, split, label, clip_id, naming)
         rows.append(ManifestRow(path=str(path), labels=[index[label]], split=split, id=clip_id))
     if videos is None:
         return rows, "no video folder"

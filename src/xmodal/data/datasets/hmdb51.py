@@ -33,7 +33,7 @@ from xmodal.data.datasets._report import Report, build_index
 _SPLIT_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<n>[123])\.txt$")
 _TAGS = {"0": None, "1": "train", "2": "test"}
 _LIST_DIRS = (("testTrainMulti_7030_splits", "official test_train_splits.rar"), ("annotations", "mmaction2"))
-_VIDEO_DIRS = (("videos", "mmaction2"), ("hmdb51_org", "hmdb51_org"))
+_VIDEO_DIRS = (("videos", "mmaction2"),)
 OFFICIAL_SIZES = {"train": 51 * 70, "test": 51 * 30}
 
 

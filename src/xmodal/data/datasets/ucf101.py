@@ -30,7 +30,7 @@ from xmodal.data.datasets._common import (
 from xmodal.data.datasets._report import Report, build_index
 
 _LISTS = (("ucfTrainTestlist", "official UCF101TrainTestSplits zip"), ("annotations", "mmaction2"))
-_VIDEOS = (("UCF-101", "official UCF101.rar"), ("videos", "mmaction2"), ("UCF101", "UCF101 folder"))
+_VIDEOS = (("UCF-101", "official UCF101.rar"), ("videos", "mmaction2"))
 # Split 1 of the official lists (the most reported); every split partitions the 13,320 clips.
 OFFICIAL_SIZES = {1: {"train": 9537, "test": 3783}}
 

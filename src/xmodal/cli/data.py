@@ -27,7 +27,9 @@ def _register_synth(inner: argparse._SubParsersAction) -> None:
 
 
 def _register_check(inner: argparse._SubParsersAction) -> None:
-    help_text = "Decode every item once and report, per bad file, what is wrong (missing, corrupt, no audio, ...)."
+    help_text = ("Decode every item once and report, per bad file, what is wrong (missing, corrupt, no audio, ...). "
+                 "For a dataset name it first prints the layout recognised, the split sizes against the official "
+                 "ones and the rows left out (degenerate, duplicates, LFS pointers, known-broken, not released).")
     p = inner.add_parser("check", help=help_text, description=help_text)
     p.add_argument("spec", nargs="?", metavar="DATASET_OR_MANIFEST",
                    help="a manifest CSV, a folder with manifest.csv, or a dataset adapter name (with --root)")
@@ -39,12 +41,16 @@ def _register_check(inner: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=2, help="decoding processes; 0 = in-process (default %(default)s)")
     p.add_argument("--json", metavar="OUT", help="write the full report as JSON")
     p.add_argument("--max-shown", type=int, default=50, help="bad files listed on the terminal (default 50)")
+    p.add_argument("--index-only", action="store_true",
+                   help="for a dataset name: print the layout report and stop, without decoding (exit 1 if media "
+                   "files are missing)")
     p.set_defaults(func=_run_check)
 
 
 def _run_check(args: argparse.Namespace) -> int:
     """Exit status 0 when every item is fine, 1 when some are bad, 2 on a usage error."""
     import sys
+    from pathlib import Path
 
     from rich.console import Console
     from rich.markup import escape
@@ -52,6 +58,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
     from xmodal.data.check import check_index
     from xmodal.data.dataset import resolve_index
+    from xmodal.data.datasets import REGISTRY, describe, load
     from xmodal.data.errors import MediaError
 
     spec = args.dataset or args.spec
@@ -59,15 +66,27 @@ def _run_check(args: argparse.Namespace) -> int:
         print("xmodal data check: give exactly one of DATASET_OR_MANIFEST or --dataset NAME", file=sys.stderr)
         return 2
     modalities = tuple(m.strip() for m in args.modalities.split(",") if m.strip())
+    console = Console()
+    layout: list[str] = []
     try:
-        index = resolve_index(spec, args.root)
-        if args.split:
-            index = index.split(args.split)
+        if spec in REGISTRY and not Path(spec).exists():
+            if args.root is None:
+                raise ValueError(f"dataset {spec!r} needs its root folder (--root DIR)")
+            index = load(spec, args.root, split=args.split, modalities=modalities)
+            layout = describe(index)
+            for line in layout:
+                console.print(escape(f"{spec}: {line}"), soft_wrap=True)
+            if args.index_only:
+                write_json(args.json, {"name": spec, "layout": layout, "meta": _report_meta(index.meta)})
+                return 1 if index.meta.get("missing_files") else 0
+        else:
+            index = resolve_index(spec, args.root)
+            if args.split:
+                index = index.split(args.split)
         report = check_index(index, modalities, args.min_seconds, args.workers, progress=True)
-    except (MediaError, ValueError) as err:
+    except (MediaError, ValueError, FileNotFoundError) as err:
         print(f"xmodal data check: {err}", file=sys.stderr)
         return 2
-    console = Console()
     if report.problems:
         table = Table("row", "kind", "problem", title=f"bad items ({len(report.problems)})")
         for p in report.problems[: args.max_shown]:
@@ -76,8 +95,14 @@ def _run_check(args: argparse.Namespace) -> int:
         if len(report.problems) > args.max_shown:
             console.print(f"… {len(report.problems) - args.max_shown} more (see --json)")
     console.print(escape(f"{report.summary()}  ({report.seconds:.1f}s)"))
-    write_json(args.json, report.to_dict())
+    write_json(args.json, {**report.to_dict(), **({"layout": layout} if layout else {})})
     return 1 if report.problems else 0
+
+
+def _report_meta(meta: dict) -> dict:
+    """The report part of an adapter's ``meta`` (not per-class data such as AudioSet's MID list)."""
+    keys = ("layout", "split_sizes", "official_sizes", "missing", "missing_files", "skipped", "notes")
+    return {key: meta[key] for key in keys if key in meta}
 
 
 def _register_stats(inner: argparse._SubParsersAction) -> None:

@@ -77,18 +77,10 @@ def test_audioset_audio_and_video_of_one_segment(panns: Path, write) -> None:
         load_audioset(panns, media="frames")
 
 
-VGG_CSV = (
-    "---g-f_I2yQ,1,people marching,test\n"
-    '--0PQM4-hqg,30,"vehicle horn, car horn, honking",train\n'
-    "--56QUhyDQM,185,playing tennis,train\n"
-    "--5OkAjCI7g,40,people marching,train\n"
-)
-
-
 @pytest.fixture
-def vgg(tmp_path: Path, write) -> Path:
+def vgg(tmp_path: Path, write, vggsound_csv: str) -> Path:
     """Release clips in video/, 16 kHz WAVs extracted next to them in wav/ (OGM-GE, CAV-MAE preprocessing)."""
-    write(tmp_path / "vggsound.csv", VGG_CSV)
+    write(tmp_path / "vggsound.csv", vggsound_csv)
     for name in ("---g-f_I2yQ_000001", "--0PQM4-hqg_000030"):
         write(tmp_path / "video" / f"{name}.mp4")
         write(tmp_path / "wav" / f"{name}.wav")

@@ -52,7 +52,8 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
             continue
         default = getattr(defaults, field.name)
         if field.name == "preset":
-            knobs.add_argument(_flag(field.name), dest="preset", default=None, help=f"libx264 preset (default {default})")
+            knobs.add_argument(_flag(field.name), dest="preset", default=None,
+                               help=f"libx264 preset (default {default})")
         elif isinstance(default, tuple):
             knobs.add_argument(_flag(field.name), type=float, nargs=len(default), default=None,
                                metavar=("TRAIN", "VAL", "TEST"), help=f"default {' '.join(map(str, default))}")
@@ -111,6 +112,6 @@ def run_synth(args: argparse.Namespace) -> int:
               f"α={shares['alpha']:.3f} β={shares['beta']:.3f}]")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        payload = summaries[""] if "" in summaries else summaries
+        payload = summaries.get("", summaries)
         args.json.write_text(json.dumps(payload, indent=2) + "\n")
     return 0

@@ -59,7 +59,22 @@ class CNNEncoder(nn.Module):
         return self.trunk(x)
 
 
-def tiny_vit(modality: str, shape: tuple[int, ...], cfg: TrainConfig) -> VisionTransformer:
+class ViTEncoder(nn.Module):
+    """A ViT that first trims its input to whole patches (a 1 s log-mel of 28 frames keeps 16 for 8×16 patches),
+    as XKD trims its views."""
+
+    def __init__(self, vit: VisionTransformer, grid: tuple[int, ...], patch: tuple[int, ...]) -> None:
+        super().__init__()
+        self.vit = vit
+        self.keep = tuple(g * p for g, p in zip(grid, patch, strict=True))
+        self.dim = vit.embed_dim
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        index = (slice(None), slice(None), *(slice(0, k) for k in self.keep))
+        return self.vit.features(x[index])
+
+
+def tiny_vit(modality: str, shape: tuple[int, ...], cfg: TrainConfig) -> ViTEncoder:
     """The tiny pretraining config's backbone for an input of ``shape`` (C, ...); the token grid follows the input."""
     model = load_config(PretrainConfig, config_path(cfg.tiny_config)).model
     dim, depth, heads = backbone_dims(model.video if modality == "video" else model.audio)
@@ -68,7 +83,7 @@ def tiny_vit(modality: str, shape: tuple[int, ...], cfg: TrainConfig) -> VisionT
     if min(grid) < 1:
         raise ValueError(f"{modality} input {tuple(shape[1:])} is smaller than the tiny ViT's patch {patch}")
     embed = CuboidEmbed(shape[0], patch, dim) if modality == "video" else PatchEmbed2d(shape[0], patch, dim)
-    return VisionTransformer(embed, dim, depth, heads, grid=grid)
+    return ViTEncoder(VisionTransformer(embed, dim, depth, heads, grid=grid), grid, patch)
 
 
 def build_encoder(backbone: str, modality: str, shape: tuple[int, ...], cfg: TrainConfig) -> nn.Module:
@@ -80,7 +95,7 @@ def build_encoder(backbone: str, modality: str, shape: tuple[int, ...], cfg: Tra
 
 
 def feature_dim(encoder: nn.Module) -> int:
-    return int(encoder.dim if isinstance(encoder, CNNEncoder) else encoder.embed_dim)  # type: ignore[arg-type]
+    return int(encoder.dim)  # type: ignore[arg-type]
 
 
 class LateFusion(nn.Module):

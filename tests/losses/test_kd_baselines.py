@@ -38,7 +38,7 @@ def test_dist_matches_numpy_pearson() -> None:
     inter = 1 - np.mean([np.corrcoef(a, b)[0, 1] for a, b in zip(ys, yt, strict=True)])
     intra = 1 - np.mean([np.corrcoef(a, b)[0, 1] for a, b in zip(ys.T, yt.T, strict=True)])
     assert dist_loss(s, t).item() == pytest.approx(inter + intra, rel=1e-4)
-    # invariant to affine maps of the probabilities' rows? no: but exactly 0 for identical predictions
+    # exactly 0 for identical predictions
     assert dist_loss(t, t).item() == pytest.approx(0.0, abs=1e-5)
 
 

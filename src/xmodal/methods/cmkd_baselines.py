@@ -70,16 +70,24 @@ class _Regressor(nn.Module):
 
 
 class BaselineKD(BaseMethod):
-    """Frozen-teacher cross-modal KD with one of :data:`BaselineKind` losses; ``example`` sizes the regressors."""
+    """Frozen-teacher cross-modal KD with one of :data:`BaselineKind` losses; ``example`` sizes the regressors.
 
-    def __init__(self, student: nn.Module, teacher: nn.Module, cfg: BaselineKDConfig, optim: OptimConfig,
+    ``teacher=None`` is allowed for ``kind="none"``: plain supervised training (the unimodal teacher pretraining
+    and the w/o-KD student use the same loop).
+    """
+
+    def __init__(self, student: nn.Module, teacher: nn.Module | None, cfg: BaselineKDConfig, optim: OptimConfig,
                  example: dict[str, torch.Tensor] | None = None, batch_size: int | None = None) -> None:
         cfg.validate()
         super().__init__(optim, {"ce": cfg.ce_weight, "kd": cfg.kd_weight}, batch_size=batch_size)
         self.cfg = cfg
         self.student, self.teacher = student, teacher
-        teacher.requires_grad_(False)
-        teacher.eval()
+        if teacher is None:
+            if cfg.kind != "none":
+                raise ConfigError(f"method.kind: {cfg.kind} needs a teacher")
+        else:
+            teacher.requires_grad_(False)
+            teacher.eval()
         pairs = self._pairs()
         self.regressors = nn.ModuleDict()
         if pairs:
@@ -96,6 +104,7 @@ class BaselineKD(BaseMethod):
 
     @torch.no_grad()
     def _size_regressors(self, pairs: tuple[tuple[str, str], ...], example: dict[str, torch.Tensor]) -> None:
+        assert self.teacher is not None  # __init__ refuses feature kinds without a teacher
         was = self.student.training
         self.student.eval()
         self.student(example[self.cfg.student_key])
@@ -110,7 +119,8 @@ class BaselineKD(BaseMethod):
 
     def train(self, mode: bool = True) -> BaselineKD:
         super().train(mode)
-        self.teacher.eval()
+        if self.teacher is not None:
+            self.teacher.eval()
         return self
 
     def configure_optimizers(self) -> Any:
@@ -141,7 +151,7 @@ class BaselineKD(BaseMethod):
         y = batch["label"]
         s_logits = self.student(batch[self.cfg.student_key])
         terms = {"ce": F.cross_entropy(s_logits, y)}
-        if self.cfg.kind != "none":
+        if self.cfg.kind != "none" and self.teacher is not None:
             with torch.no_grad():
                 t_logits = self.teacher(batch[self.cfg.teacher_key])
             terms["kd"] = self._kd(s_logits, t_logits, y)

@@ -13,7 +13,7 @@ CREMA-D/AVE at reduced sizes, not VGGSound at full size.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -40,6 +40,8 @@ class DistillDataConfig:
     val_fraction: float = 0.1
     val_seed: int = 0
     val_groups: Literal["none", "id_prefix"] = "id_prefix"
+    class_subset: int = 0  # > 0: keep this many classes drawn with class_seed (VGGSound-50, App. A)
+    class_seed: int = 0
 
     def validate(self) -> None:
         if not self.manifest:
@@ -124,6 +126,8 @@ def load_splits(cfg: DistillDataConfig) -> Splits:
     index = resolve_index(cfg.manifest, cfg.root)
     if index.multilabel:
         raise ConfigError(f"data.manifest: {index.name} is multi-label; C²KD and its baselines are single-label")
+    if cfg.class_subset:
+        index = subset_classes(index, cfg.class_subset, cfg.class_seed)
     present = {r.split for r in index.rows}
     if not {"train", "test"} <= present:
         raise ConfigError(f"data.manifest: needs train and test rows, has {sorted(present)}")
@@ -138,7 +142,19 @@ def load_splits(cfg: DistillDataConfig) -> Splits:
         source = f"carved from train: fraction {cfg.val_fraction}, seed {cfg.val_seed}, groups {cfg.val_groups}"
     check_no_leakage(parts["val"]["id"], parts["test"]["id"])
     sizes = {s: len(p["label"]) for s, p in parts.items()}
-    return Splits(parts, len(index.classes), source, {"sizes": sizes, "dataset": index.name})
+    meta = {"sizes": sizes, "dataset": index.name, "classes": index.classes}
+    return Splits(parts, len(index.classes), source, meta)
+
+
+def subset_classes(index: DatasetIndex, n: int, seed: int) -> DatasetIndex:
+    """Keep ``n`` classes drawn with ``seed`` (kept in the dataset's order) and relabel them 0..n−1; the chosen
+    names go into the run's results, so the subset is recorded."""
+    if not 1 < n <= len(index.classes):
+        raise ConfigError(f"data.class_subset: {n} is not in 2..{len(index.classes)}")
+    keep = sorted(np.random.default_rng(seed).choice(len(index.classes), n, replace=False).tolist())
+    new = {old: i for i, old in enumerate(keep)}
+    rows = [replace(r, labels=[new[r.labels[0]]]) for r in index.rows if r.labels and r.labels[0] in new]
+    return replace(index, rows=rows, classes=[index.classes[i] for i in keep])
 
 
 def _take(value: Any, mask: np.ndarray) -> Any:

@@ -3,6 +3,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from xmodal.config import ConfigError
 from xmodal.data.synth import SynthConfig, generate
@@ -102,6 +103,24 @@ def test_run_distill_end_to_end_selects_on_val_and_tests_once(manifest: Path,
         tests = [run[name]["test_acc"] for run in result["seeds"]]
         assert s["test_mean"] == pytest.approx(np.mean(tests)) and s["test_std"] == pytest.approx(np.std(tests))
     assert result["val_source"] == "manifest"
+
+
+def test_train_and_select_trains_in_train_mode_even_after_an_eval(manifest: Path) -> None:
+    """Regression: the pretrained teacher, scored in eval mode, was then trained jointly (C²KD) with frozen BN
+    statistics, because Lightning does not call train() at fit start; with a confident teacher the loss went NaN."""
+    from xmodal.methods.base import OptimConfig
+    from xmodal.methods.c2kd import C2KD, C2KDConfig
+
+    splits = load_splits(_data(manifest))
+    teacher, student = cmkd_run.build_net("small", 1, 2, (4, 8, 8)), cmkd_run.build_net("small", 3, 2, (4, 8, 8))
+    teacher.eval()  # as after accuracy(teacher, test)
+    modes: list[bool] = []
+    teacher.register_forward_pre_hook(lambda m, _x: modes.append(m.training) if torch.is_grad_enabled() else None)
+    example = {k: splits.data["train"][k][:8] for k in ("audio", "video")}
+    module = C2KD(student, teacher, C2KDConfig(student_layer="block2", teacher_layer="block2"),
+                  OptimConfig(optimizer="sgd", lr=0.01, weight_decay=0.0), example=example)
+    cmkd_run.train_and_select(module, student, splits.dataset("train"), splits.dataset("val"), 1, 0, 8, 0, "cpu")
+    assert modes and all(modes)
 
 
 def test_run_config_validation() -> None:

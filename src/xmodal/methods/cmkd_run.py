@@ -119,6 +119,7 @@ def train_and_select(module: L.LightningModule, net: nn.Module, train: torch.uti
     cuda = torch.cuda.is_available() and accelerator in ("auto", "gpu", "cuda")
     if cuda:
         torch.cuda.reset_peak_memory_stats()
+    module.train()  # Lightning keeps modules' modes; a teacher just scored in eval mode must train in train mode
     start = time.perf_counter()
     trainer.fit(module, loader, val_loader)
     seconds = time.perf_counter() - start

@@ -121,3 +121,13 @@ def test_baselines_share_the_trainer_and_keep_the_teacher_fixed(kind: str) -> No
     if kind in ("fitnets", "review"):
         assert len(model.regressors) == (1 if kind == "fitnets" else 2)
         assert model.regressors["block2->block2"].body[0].out_channels == 5
+
+
+def test_dkd_term_ramps_in_over_its_warmup_epochs() -> None:
+    student, teacher = _nets()
+    batch = _batch()
+    full = BaselineKD(student, teacher, BaselineKDConfig(kind="dkd", dkd_warmup_epochs=0), _sgd())
+    ramped = BaselineKD(student, teacher, BaselineKDConfig(kind="dkd", dkd_warmup_epochs=4), _sgd())
+    full.eval(), ramped.eval()
+    ratio = ramped.compute_losses(batch, "train")["kd"] / full.compute_losses(batch, "train")["kd"]
+    assert ratio.item() == pytest.approx(0.25)  # epoch 0 counts as the first of 4

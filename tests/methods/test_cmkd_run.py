@@ -121,6 +121,8 @@ def test_train_and_select_trains_in_train_mode_even_after_an_eval(manifest: Path
                   OptimConfig(optimizer="sgd", lr=0.01, weight_decay=0.0), example=example)
     cmkd_run.train_and_select(module, student, splits.dataset("train"), splits.dataset("val"), 1, 0, 8, 0, "cpu")
     assert modes and all(modes)
+    module.remove_taps()
+    assert not teacher.block2._forward_hooks and not student.block2._forward_hooks
 
 
 def test_run_config_validation() -> None:

@@ -135,6 +135,11 @@ class C2KD(BaseMethod):
             raise ConfigError(f"method.teacher_top: {list(self.cfg.teacher_top)} matches no teacher parameter; "
                               f"top-level names are {names}")
 
+    def remove_taps(self) -> None:
+        """Drop the forward hooks (the runner reuses the teacher for the next method)."""
+        self._s_taps.remove()
+        self._t_taps.remove()
+
     def train(self, mode: bool = True) -> C2KD:
         """A frozen teacher stays in eval mode; a (partly) trained one follows ``mode`` as in the official code."""
         super().train(mode)

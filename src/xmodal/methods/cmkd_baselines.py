@@ -44,6 +44,7 @@ class BaselineKDConfig:
     temperature: float | None = None
     dkd_alpha: float = 1.0
     dkd_beta: float = 8.0
+    dkd_warmup_epochs: float = 20.0  # mdistiller: the DKD term ramps in as min(epoch / 20, 1), epochs from 1
     dist_beta: float = 1.0
     dist_gamma: float = 1.0
     nkd_gamma: float = 1.5
@@ -117,6 +118,12 @@ class BaselineKD(BaseMethod):
                                   f"{ft.ndim}-d one; hints need two conv maps of one rank")
             self.regressors[f"{s_name}->{t_name}"] = _Regressor(fs.shape[1], ft.shape[1], fs.ndim - 2)
 
+    def remove_taps(self) -> None:
+        """Drop the forward hooks of feature kinds (the runner reuses the teacher for the next method)."""
+        for taps in (getattr(self, "_s_taps", None), getattr(self, "_t_taps", None)):
+            if taps is not None:
+                taps.remove()
+
     def train(self, mode: bool = True) -> BaselineKD:
         super().train(mode)
         if self.teacher is not None:
@@ -133,7 +140,8 @@ class BaselineKD(BaseMethod):
         if cfg.kind == "kd":
             return kd_kl_loss(s, t, temp, "batchmean", t2_scaling=True)
         if cfg.kind == "dkd":
-            return dkd_loss(s, t, y, cfg.dkd_alpha, cfg.dkd_beta, temp)
+            ramp = min(1.0, (self.current_epoch + 1) / cfg.dkd_warmup_epochs) if cfg.dkd_warmup_epochs > 0 else 1.0
+            return ramp * dkd_loss(s, t, y, cfg.dkd_alpha, cfg.dkd_beta, temp)
         if cfg.kind == "dist":
             return dist_loss(s, t, cfg.dist_beta, cfg.dist_gamma, temp)
         if cfg.kind == "nkd":

@@ -141,7 +141,7 @@ def accuracy(net: nn.Module, data: dict[str, Any], key: str) -> float:
 
 
 def _student_module(cfg: DistillRunConfig, method: str, student: nn.Module, teacher: nn.Module,
-                    example: dict[str, torch.Tensor]) -> L.LightningModule:
+                    example: dict[str, torch.Tensor]) -> C2KD | BaselineKD:
     keys = {"student_key": cfg.student_modality, "teacher_key": cfg.teacher_modality}
     if method == "c2kd":
         c2 = copy.deepcopy(cfg.c2kd)
@@ -174,6 +174,7 @@ def run_seed(cfg: DistillRunConfig, splits: Splits, seed: int) -> dict[str, Any]
         module = _student_module(cfg, method, student, teacher, example)
         run = train_and_select(module, student, splits.dataset("train"), splits.dataset("val"), cfg.epochs,
                                cfg.select_from, cfg.batch_size, seed + 1, cfg.accelerator)
+        module.remove_taps()
         out[method] = {**run, "test_acc": accuracy(student, test, s_key)}
         log.info("seed %d %s: val %.2f test %.2f", seed, method, run["val_acc"], out[method]["test_acc"])
     return out

@@ -10,7 +10,8 @@ Loss terms (weighted and summed by :class:`BaseMethod`): ``ce`` (weight ρ) and 
 ``feat/<student layer>-><teacher layer>`` for feature-level KD on tapped layers (weight 1 unless set), and,
 with ``teacher_mode="trainable"``, ``teacher_ce`` — the teacher learns from labels at the same time
 (C²KD's on-the-fly setting) while the KD targets stay detached. The per-sample KD vector is reduced by
-:meth:`SupervisedKD.reduce_kd`, the hook where per-sample selection (C²KD) plugs in.
+:meth:`SupervisedKD.reduce_kd`, the hook for per-sample selection or weighting. C²KD itself, whose selection acts
+between proxies rather than on this KL, is :class:`xmodal.methods.c2kd.C2KD`.
 """
 
 from __future__ import annotations
@@ -86,7 +87,7 @@ class SupervisedKD(BaseMethod):
     def reduce_kd(self, per_sample: torch.Tensor, num_classes: int, batch: dict[str, Any]) -> torch.Tensor:
         """Mean of the per-sample KL (``batchmean``), divided by K for the official code's element-wise ``mean``.
 
-        Subclasses override this for per-sample selection or weighting (C²KD); ``batch`` carries what they need.
+        Subclasses override this for per-sample selection or weighting; ``batch`` carries what they need.
         """
         if self.cfg.kl_reduction == "mean":
             return per_sample.mean() / num_classes

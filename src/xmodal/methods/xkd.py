@@ -93,7 +93,8 @@ class XKD(BaseMethod):
             self.head = nn.ModuleDict(
                 {
                     mod: DINOHead(backbone_dims(m.video if mod == "video" else m.audio)[0], m.proj_out,
-                                  hidden=m.proj_hidden, bottleneck=m.proj_bottleneck)
+                                  hidden=m.proj_hidden, bottleneck=m.proj_bottleneck, norm=m.proj_norm,
+                                  share_norm=m.proj_norm_shared, out_norm=m.proj_out_norm)
                     for mod in self.modalities
                 }
             )

@@ -62,6 +62,9 @@ class XKDModelConfig:
     proj_hidden: int = 2048
     proj_bottleneck: int = 256
     proj_out: int = 8192
+    proj_norm: Literal["bn", "ln", "none"] = "ln"
+    proj_norm_shared: bool = True
+    proj_out_norm: bool = True
     variant: Literal["xkd", "mas", "mats"] = "xkd"
 
     def validate(self) -> None:

@@ -142,6 +142,7 @@ class DataConfig:
     short: Literal["loop", "pad", "error"] = "loop"
     missing_audio: Literal["error", "silence"] = "error"
     cache: bool = False
+    allow_unnormalized_audio: bool = False
 
     def validate(self) -> None:
         global_seconds = self.views.video_global.frames / self.views.fps
@@ -167,11 +168,22 @@ class PretrainConfig:
 
     def validate(self) -> None:
         """Reject a view geometry that would lose more than :data:`TRIM_TOLERANCE` of a used view to patch
-        trimming (or that is smaller than one patch): such a run starts, then trains on a fraction of its input."""
+        trimming (or that is smaller than one patch): such a run starts, then trains on a fraction of its input.
+        Reject unnormalized log-mels (mean 0 / std 1, the front-end's neutral default) unless the user opts in:
+        the official code always standardises, and the local view's crop pads with 0 as "the mean"."""
         for view, shape in view_shapes(self).items():
             used = view.split("_")[0] in MODALITIES[self.loss.objective]
             if used and dropped_fraction(shape, view_patch(self, view)) > TRIM_TOLERANCE:
                 raise ConfigError(trim_message(self, view, shape))
+        mel = self.data.views.logmel
+        raw_audio = "audio" in MODALITIES[self.loss.objective] and (mel.mean, mel.std) == (0.0, 1.0)
+        if raw_audio and not self.data.allow_unnormalized_audio:
+            raise ConfigError(
+                "data.views.logmel: mean 0 / std 1 would feed unnormalized log-mels to the audio encoder (and "
+                "fill the local crop's canvas with log-mel 0, not the dataset mean); set mean/std to the "
+                "dataset's (xmodal data stats) or the official Kinetics-400 values (mean: -5.3688107, "
+                "std: 4.410007), or set data.allow_unnormalized_audio=true"
+            )
 
 
 def view_patch(cfg: PretrainConfig, view: str) -> tuple[int, ...]:

@@ -43,3 +43,18 @@ def test_official_head_shares_its_layernorm_in_student_and_teacher(make_cfg: Any
     (pair,) = m._ema_pairs
     pair.update(0.9)
     torch.testing.assert_close(teacher_gamma.detach(), 0.9 * old + 0.1 * gamma.detach())
+
+
+def test_norm_pix_targets_reach_the_reconstruction_loss(make_cfg: Any, make_batch: Any) -> None:
+    """``model.norm_pix=true`` (official ``norm_pix_loss``): the loss is the masked MSE against per-patch
+    standardised targets, (x − mean) / √(unbiased var + 1e-6), computed here by hand."""
+    m = XKD(make_cfg("model.norm_pix=true"))
+    x = make_batch(m.cfg)["video"]["global"]
+    out = m.masked_reconstruction("video", x)
+    pt, ph, pw = m.cfg.model.video_patch
+    b, c, t, h, w = x.shape
+    patches = x.reshape(b, c, t // pt, pt, h // ph, ph, w // pw, pw).permute(0, 2, 4, 6, 3, 5, 7, 1)
+    patches = patches.reshape(b, -1, pt * ph * pw * c)
+    target = (patches - patches.mean(-1, keepdim=True)) / (patches.var(-1, keepdim=True) + 1e-6).sqrt()
+    per_patch = (out["pred"] - target).pow(2).mean(-1)
+    torch.testing.assert_close(out["loss"], per_patch[out["mask"]].mean())

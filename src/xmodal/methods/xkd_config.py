@@ -58,7 +58,7 @@ class XKDModelConfig:
     decoder_dim: int = 384
     decoder_depth: int = 4
     decoder_heads: int = 12
-    norm_pix: bool = False
+    norm_pix: bool = True
     proj_hidden: int = 2048
     proj_bottleneck: int = 256
     proj_out: int = 8192

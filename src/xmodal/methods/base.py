@@ -21,6 +21,7 @@ Contracts every method inherits (docs/architecture.md, "Training-core contracts"
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,6 +39,9 @@ class OptimConfig:
 
     The applied peak LR is ``lr · scale(global_batch / ref_batch)`` with ``scale`` linear (MAE/XKD practice),
     sqrt, or none; the global batch counts every process on every node and gradient accumulation.
+    ``grad_clip`` clips gradients (after fp16 unscaling): ``grad_clip_mode="norm"`` scales all of them together to a
+    global L2 norm, ``"per_tensor"`` scales each tensor of :meth:`BaseMethod.clip_parameters` on its own (DINO's
+    and the official XKD code's ``clip_gradients``).
     """
 
     optimizer: Literal["adamw", "sgd"] = "adamw"
@@ -50,6 +54,7 @@ class OptimConfig:
     warmup_epochs: float = 0.0
     min_lr: float = 0.0
     grad_clip: float | None = None
+    grad_clip_mode: Literal["norm", "per_tensor"] = "norm"
 
     def validate(self) -> None:
         if self.lr <= 0:
@@ -78,6 +83,17 @@ def cosine_momentum(step: int, total: int, base: float, final: float) -> float:
     """EMA momentum rising from ``base`` to ``final`` along a half cosine (XKD Eq. 13, DINO)."""
     progress = min(1.0, step / max(1, total))
     return final - (final - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
+
+
+def clip_per_tensor_(params: Iterable[torch.Tensor], max_norm: float) -> None:
+    """Clip each gradient on its own: ``g ← g · min(1, max_norm / (‖g‖₂ + 1e-6))`` (DINO's ``clip_gradients``,
+    which the official XKD code applies to every student tensor). Unlike a global norm, a tensor with a large
+    gradient cannot shrink the update of the others."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    for grad, norm in zip(grads, torch._foreach_norm(grads), strict=True):
+        grad.mul_((max_norm / (norm + 1e-6)).clamp(max=1.0))
 
 
 def no_decay_names(model: nn.Module) -> set[str]:
@@ -256,11 +272,21 @@ class BaseMethod(L.LightningModule):
             self.print(f"[xmodal] {msg}")
         self._skipped = []
 
+    def clip_parameters(self) -> list[nn.Parameter]:
+        """The tensors ``grad_clip_mode="per_tensor"`` clips (default: every trainable one); methods narrow it."""
+        return [p for p in self.parameters() if p.requires_grad]
+
     def configure_gradient_clipping(
         self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
     ) -> None:
-        if self.optim_cfg.grad_clip:
-            self.clip_gradients(optimizer, gradient_clip_val=self.optim_cfg.grad_clip, gradient_clip_algorithm="norm")
+        """Lightning calls this after the backward pass (and after fp16 unscaling), before the optimizer step."""
+        clip = self.optim_cfg.grad_clip
+        if not clip:
+            return
+        if self.optim_cfg.grad_clip_mode == "per_tensor":
+            clip_per_tensor_(self.clip_parameters(), clip)
+        else:
+            self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
 
     def per_device_batch_size(self) -> int:
         """The batch size of one device: the method's ``batch_size``, else the training loader's.

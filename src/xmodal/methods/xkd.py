@@ -280,6 +280,13 @@ class XKD(BaseMethod):
                 )
             self._collapse_warned = steps >= COLLAPSE_STEPS
 
+    def clip_parameters(self) -> list[nn.Parameter]:
+        """Per-tensor clipping covers the students (backbones and projector heads), not the decoders, as the
+        official ``XKD_Net.clip_gradients`` (it loops over ``vid_student``/``aud_student`` only)."""
+        modules = [self.student, *([self.head] if self.distill else [])]
+        unique = {id(p): p for mod in modules for p in mod.parameters() if p.requires_grad}
+        return list(unique.values())
+
     # ----------------------------------------------------------------- export / inspection
     def backbone(self, modality: str, which: str = "student") -> nn.Module:
         return (self.teacher if which == "teacher" else self.student)[modality]

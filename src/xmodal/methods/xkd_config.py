@@ -161,7 +161,8 @@ class PretrainConfig:
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(
         default_factory=lambda: OptimConfig(
-            lr=1e-4, lr_scaling="linear", ref_batch=256, weight_decay=0.3, betas=(0.9, 0.95), warmup_epochs=30
+            lr=1e-4, lr_scaling="linear", ref_batch=256, weight_decay=0.3, betas=(0.9, 0.95), warmup_epochs=30,
+            grad_clip=0.3, grad_clip_mode="per_tensor",
         )
     )
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=800, batch_size=32))

@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 import torch
 
+from xmodal.config import load_config
+from xmodal.configs import config_path
 from xmodal.methods.xkd import XKD
+from xmodal.methods.xkd_config import PretrainConfig
 
 OFFICIAL_HEAD = ("model.proj_norm=ln", "model.proj_norm_shared=true", "model.proj_out_norm=true")
 
@@ -79,3 +82,19 @@ def test_per_tensor_clipping_matches_direct_computation(make_cfg: Any, make_batc
         if name in clipped:
             assert float(after[name].norm()) <= 0.3 + 1e-5
     assert large > 0  # the batch produces gradients above the threshold, so clipping is exercised
+
+
+@pytest.mark.parametrize("name", ["kinetics400", "kinetics_sound", "audioset"])
+def test_paper_recipes_are_the_official_regime(name: str) -> None:
+    """Where the paper is silent the recipes take the official code's values, and equal the dataclass defaults."""
+    cfg = load_config(PretrainConfig, config_path(f"xkd/{name}"))
+    m, lc, oc = cfg.model, cfg.loss, cfg.optim
+    assert (m.proj_norm, m.proj_norm_shared, m.proj_out_norm) == ("ln", True, True)
+    assert m.norm_pix
+    assert (oc.grad_clip, oc.grad_clip_mode) == (0.3, "per_tensor")
+    assert lc.refine_omega == "official"
+    default = PretrainConfig()
+    for section in ("model", "loss"):
+        ours, base = getattr(cfg, section), getattr(default, section)
+        differ = {k for k in vars(base) if k not in ("video", "audio") and getattr(ours, k) != getattr(base, k)}
+        assert not differ, (section, differ)

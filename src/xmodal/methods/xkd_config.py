@@ -93,7 +93,7 @@ class XKDLossConfig:
     use_refine: bool = True
     refine_attention: Literal["mean", "softmax"] = "mean"
     refine_cls: bool = True
-    refine_omega: Literal["paper", "sqrt", "official"] = "paper"
+    refine_omega: Literal["paper", "sqrt", "official"] = "official"
     da_mode: Literal["da", "da1", "da2", "student", "teacher"] = "da"
     mmd_estimator: Literal["biased", "unbiased"] = "biased"
     mmd_kernel: Literal["gaussian", "gaussian_gamma"] = "gaussian"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import torch
 
-from xmodal.config import load_config
+from xmodal.config import ConfigError, load_config
 from xmodal.configs import config_path
 from xmodal.methods.xkd import XKD
 from xmodal.methods.xkd_config import PretrainConfig
@@ -98,3 +98,22 @@ def test_paper_recipes_are_the_official_regime(name: str) -> None:
         ours, base = getattr(cfg, section), getattr(default, section)
         differ = {k for k in vars(base) if k not in ("video", "audio") and getattr(ours, k) != getattr(base, k)}
         assert not differ, (section, differ)
+
+
+@pytest.mark.parametrize("view", ["global", "local"])
+def test_teacher_view_switch_feeds_the_teachers(make_cfg: Any, make_batch: Any, view: str) -> None:
+    """``loss.teacher_view``: the paper's teachers see the global views; the official code's see the first local
+    view (``frames[1]``, ``specs[1]``). The teacher outputs that move the centres are those of that view."""
+    m = XKD(make_cfg(f"loss.teacher_view={view}"))
+    batch = make_batch(m.cfg)
+    inputs = [batch[mod][view] if view == "global" else batch[mod]["local"][0] for mod in ("video", "audio")]
+    expected = m._teacher_targets(m._trim("video", inputs[0], view), m._trim("audio", inputs[1], view))
+    _losses(m, batch)
+    torch.testing.assert_close(m.center_video, 0.1 * expected["video"].mean(0, keepdim=True))
+    torch.testing.assert_close(m.center_audio, 0.1 * expected["audio"].mean(0, keepdim=True))
+    assert expected["att_video"].shape[-1] == (64 if view == "global" else 8)  # 4×4×4 vs 2×2×2 video tokens
+
+
+def test_local_teacher_view_needs_local_views(make_cfg: Any) -> None:
+    with pytest.raises(ConfigError, match=r"^loss\.teacher_view: local .*num_video_local"):
+        make_cfg("loss.teacher_view=local", "data.views.num_audio_local=0")

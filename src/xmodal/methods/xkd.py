@@ -161,7 +161,8 @@ class XKD(BaseMethod):
         return tokens[:, 1:].mean(1)
 
     def _teacher_targets(self, xv: torch.Tensor, xa: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Teachers on full global views; cross-modal attention + refine (Eq. 3–6); projected (no grad)."""
+        """Teachers on full (unmasked) views, the global ones unless ``loss.teacher_view=local``; cross-modal
+        attention + refine (Eq. 3–6); projected (no grad)."""
         lc = self.cfg.loss
         with torch.no_grad():
             query = "cls" if lc.refine_cls else "mean"
@@ -214,7 +215,10 @@ class XKD(BaseMethod):
         if not self.distill:
             return terms
         xv, xa = views["video"]["global"], views["audio"]["global"]
-        teacher = self._teacher_targets(xv, xa)
+        if lc.teacher_view == "local":  # the official code's teachers see frames[1] / specs[1], the first local view
+            teacher = self._teacher_targets(views["video"]["local"][0], views["audio"]["local"][0])
+        else:  # paper (§3.2, §4.1, Alg. 1 l. 9): teachers see the global views
+            teacher = self._teacher_targets(xv, xa)
         student = {
             mod: self._student_outputs(mod, rec[mod]["tokens"], list(views[mod].get("local", [])))
             for mod in ("video", "audio")

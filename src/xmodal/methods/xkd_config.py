@@ -94,6 +94,7 @@ class XKDLossConfig:
     refine_attention: Literal["mean", "softmax"] = "mean"
     refine_cls: bool = True
     refine_omega: Literal["paper", "sqrt", "official"] = "official"
+    teacher_view: Literal["global", "local"] = "global"
     da_mode: Literal["da", "da1", "da2", "student", "teacher"] = "da"
     mmd_estimator: Literal["biased", "unbiased"] = "biased"
     mmd_kernel: Literal["gaussian", "gaussian_gamma"] = "gaussian"
@@ -176,6 +177,10 @@ class PretrainConfig:
             used = view.split("_")[0] in MODALITIES[self.loss.objective]
             if used and dropped_fraction(shape, view_patch(self, view)) > TRIM_TOLERANCE:
                 raise ConfigError(trim_message(self, view, shape))
+        views = self.data.views
+        if self.loss.teacher_view == "local" and min(views.num_video_local, views.num_audio_local) < 1:
+            raise ConfigError("loss.teacher_view: local feeds the teachers the first local view of each modality; "
+                              "set data.views.num_video_local and num_audio_local to at least 1")
         mel = self.data.views.logmel
         raw_audio = "audio" in MODALITIES[self.loss.objective] and (mel.mean, mel.std) == (0.0, 1.0)
         if raw_audio and not self.data.allow_unnormalized_audio:

@@ -117,3 +117,22 @@ def test_teacher_view_switch_feeds_the_teachers(make_cfg: Any, make_batch: Any, 
 def test_local_teacher_view_needs_local_views(make_cfg: Any) -> None:
     with pytest.raises(ConfigError, match=r"^loss\.teacher_view: local .*num_video_local"):
         make_cfg("loss.teacher_view=local", "data.views.num_audio_local=0")
+
+
+def test_official_weighting_is_sum_over_fourteen(make_cfg: Any, make_batch: Any) -> None:
+    """``loss.normalize_weights=true`` is the official ``(align·1 + cmkd·1 + recon·5) / 7`` where each of
+    recon/align/cmkd is the mean of its two parts: (5·ΣL_rec + ΣL_da + ΣL_kd) / 14 of the paper's sums."""
+    weights = ("loss.lambda_ae=5.0", "loss.lambda_da=1.0", "loss.lambda_kd=1.0")
+    paper = XKD(make_cfg(*weights, "loss.normalize_weights=false"))
+    official = XKD(make_cfg(*weights, "loss.normalize_weights=true"))
+    official.load_state_dict(paper.state_dict())
+    batch = make_batch(paper.cfg)
+    torch.manual_seed(5)
+    sums = _losses(paper, batch)  # Eq. 2, 9, 11: sums over modalities, MMD terms and KD directions
+    torch.manual_seed(5)
+    means = _losses(official, batch)
+    for name, value in sums.items():
+        torch.testing.assert_close(means[name], value / 2)
+    expected = (5 * sums["ae"] + sums["da"] + sums["kd"]) / 14
+    torch.testing.assert_close(official.total_loss(means), expected)
+    torch.testing.assert_close(paper.total_loss(sums), 5 * sums["ae"] + sums["da"] + sums["kd"])

@@ -210,7 +210,8 @@ class BaseMethod(L.LightningModule):
         return self
 
     def total_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Σ w_k·L_k, divided by Σ w_k when ``normalize_weights`` (XKD official code: (L_da+L_kd+5·L_rec)/7)."""
+        """Σ w_k·L_k, divided by Σ w_k when ``normalize_weights`` (the XKD official code divides by 5 + 1 + 1 = 7,
+        after averaging each term over its parts; see ``XKD._official_means``)."""
         weights = {k: self.loss_weights.get(k, 1.0) for k in terms}
         total = sum(weights[k] * v for k, v in terms.items())
         if self.normalize_weights:

@@ -49,6 +49,7 @@ from xmodal.models.projector import DINOHead
 from xmodal.models.vit import VisionTransformer
 
 COLLAPSE_STEPS = 20  # consecutive steps with L_kd or the teacher–student KL at ~0 before the collapse warning
+DA_PARTS = {"da": 2, "da1": 2, "da2": 4, "student": 1, "teacher": 1}  # MMD terms summed by each L_da mode
 
 
 class XKD(BaseMethod):
@@ -213,7 +214,7 @@ class XKD(BaseMethod):
         for mod, r in rec.items():
             self.log(f"train/recon_{mod}", r["loss"].detach(), batch_size=views[mod]["global"].shape[0])
         if not self.distill:
-            return terms
+            return self._official_means(terms) if lc.normalize_weights else terms
         xv, xa = views["video"]["global"], views["audio"]["global"]
         if lc.teacher_view == "local":  # the official code's teachers see frames[1] / specs[1], the first local view
             teacher = self._teacher_targets(views["video"]["local"][0], views["audio"]["local"][0])
@@ -236,7 +237,14 @@ class XKD(BaseMethod):
             self._monitor_collapse(terms["kd"], student, teacher, tv_temp, ta_temp, xv.shape[0])
         self.center_video.copy_(update_center(self.center_video, teacher["video"], lc.center_momentum))
         self.center_audio.copy_(update_center(self.center_audio, teacher["audio"], lc.center_momentum))
-        return terms
+        return self._official_means(terms) if lc.normalize_weights else terms
+
+    def _official_means(self, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Official weighting, part 1: each term is the *mean* of its parts (``recon_loss = (vid + aud) / 2``, the
+        same for the two MMDs and the two KD directions in ``XKD_Net.forward``); part 2, the division by Σλ, is
+        :meth:`BaseMethod.total_loss`. Together: (5·ΣL_rec + ΣL_da + ΣL_kd) / 14."""
+        parts = {"ae": len(self.modalities), "da": DA_PARTS[self.cfg.loss.da_mode], "kd": 2}
+        return {name: value / parts[name] for name, value in terms.items()}
 
     def _multi_view_kd(
         self, student: torch.Tensor, teacher: torch.Tensor, center: torch.Tensor, teacher_temp: float

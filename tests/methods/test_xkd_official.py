@@ -93,6 +93,7 @@ def test_paper_recipes_are_the_official_regime(name: str) -> None:
     assert m.norm_pix
     assert (oc.grad_clip, oc.grad_clip_mode) == (0.3, "per_tensor")
     assert lc.refine_omega == "official"
+    assert (lc.video_teacher_temp, lc.audio_teacher_temp, lc.student_temp) == ((0.1, 0.1), (0.07, 0.07), 0.1)
     default = PretrainConfig()
     for section in ("model", "loss"):
         ours, base = getattr(cfg, section), getattr(default, section)

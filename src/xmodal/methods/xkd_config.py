@@ -108,8 +108,8 @@ class XKDLossConfig:
     kd_v2a_weight: float = 1.0
     normalize_weights: bool = False
     student_temp: float = 0.1
-    video_teacher_temp: tuple[float, float] = (0.04, 0.06)
-    audio_teacher_temp: tuple[float, float] = (0.04, 0.06)
+    video_teacher_temp: tuple[float, float] = (0.1, 0.1)
+    audio_teacher_temp: tuple[float, float] = (0.07, 0.07)
     teacher_temp_epochs: float = -1.0
     center_momentum: float = 0.9
     ema_base: float = 0.997

@@ -130,7 +130,7 @@ def test_masked_encoder_sees_only_visible_tokens(make_cfg: Any, make_batch: Any)
         out = m.masked_reconstruction(mod, x)
         hook.remove()
         total = report["tokens"][f"{mod}_global"]["tokens"]
-        visible = num_visible(total, m._mask_ratio(mod))
+        visible = num_visible(total, m._mask_ratio(mod), cfg.model.mask_rounding)
         assert visible < total
         assert seen == [1 + visible] and out["tokens"].shape[1] == 1 + visible
         assert report["tokens"][f"{mod}_global"]["visible_when_masked"] == visible

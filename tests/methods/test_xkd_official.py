@@ -5,6 +5,7 @@ teacher temperatures, and the smaller model/optimizer details (docs/methods/xkd.
 from __future__ import annotations
 
 import warnings
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -12,8 +13,11 @@ import torch
 
 from xmodal.config import ConfigError, load_config
 from xmodal.configs import config_path
+from xmodal.methods import xkd as xkd_module
+from xmodal.methods.pretrain import describe
 from xmodal.methods.xkd import XKD
 from xmodal.methods.xkd_config import PretrainConfig
+from xmodal.models.masking import num_visible
 
 OFFICIAL_HEAD = ("model.proj_norm=ln", "model.proj_norm_shared=true", "model.proj_out_norm=true")
 
@@ -94,6 +98,10 @@ def test_paper_recipes_are_the_official_regime(name: str) -> None:
     assert (oc.grad_clip, oc.grad_clip_mode) == (0.3, "per_tensor")
     assert lc.refine_omega == "official"
     assert (lc.video_teacher_temp, lc.audio_teacher_temp, lc.student_temp) == ((0.1, 0.1), (0.07, 0.07), 0.1)
+    assert (m.qkv_bias, m.init, m.ln_eps, m.decoder_norm, m.mask_rounding) == (False, "xavier", 1e-5, False, "round")
+    assert not lc.mmd_gather and not lc.normalize_weights and lc.teacher_view == "global"  # paper: Eq. 12, Alg. 1
+    assert oc.decay_tokens and cfg.trainer.precision == "16-mixed" and cfg.data.decode_size == 112
+    assert cfg.data.views.video_global.jitter_p == cfg.data.views.video_local.jitter_p == 1.0
     default = PretrainConfig()
     for section in ("model", "loss"):
         ours, base = getattr(cfg, section), getattr(default, section)
@@ -137,3 +145,69 @@ def test_official_weighting_is_sum_over_fourteen(make_cfg: Any, make_batch: Any)
     expected = (5 * sums["ae"] + sums["da"] + sums["kd"]) / 14
     torch.testing.assert_close(official.total_loss(means), expected)
     torch.testing.assert_close(paper.total_loss(sums), 5 * sums["ae"] + sums["da"] + sums["kd"])
+
+
+def _groups(m: XKD) -> tuple[set[str], set[str]]:
+    """(decayed, not decayed) parameter names of ``configure_optimizers`` (a stub trainer gives the step count)."""
+    m._trainer = SimpleNamespace(estimated_stepping_batches=10, world_size=1, accumulate_grad_batches=1,  # type: ignore[assignment]
+                                 max_epochs=1, train_dataloader=None)
+    opt = m.configure_optimizers()["optimizer"]
+    names = {id(p): n for n, p in m.named_parameters()}
+    decay, plain = ({names[id(p)] for p in g["params"]} for g in opt.param_groups)
+    assert [g["weight_decay"] for g in opt.param_groups] == [m.cfg.optim.weight_decay, 0.0]
+    return decay, plain
+
+
+@pytest.mark.parametrize("official", [True, False])
+def test_decay_tokens_switch(make_cfg: Any, official: bool) -> None:
+    """Official param groups decay every tensor with more than one dimension (``.bias`` and 1-d are exempt), so
+    the CLS/mask tokens and positional embeddings are decayed; ``optim.decay_tokens=false`` exempts them."""
+    decay, plain = _groups(XKD(make_cfg(f"optim.decay_tokens={str(official).lower()}")))
+    tokens = {"student.video.cls_token", "student.audio.pos_embed", "decoders.video.mask_token",
+              "decoders.audio.pos_embed"}
+    assert tokens <= (decay if official else plain)
+    assert "student.video.blocks.0.norm1.weight" in plain and "student.video.blocks.0.attn.qkv.weight" in decay
+
+
+def test_official_model_details(make_cfg: Any) -> None:
+    """qkv without bias, LayerNorm eps 1e-5, no final decoder norm, Xavier-uniform linears, round() keep count."""
+    official = ("model.qkv_bias=false", "model.ln_eps=1.0e-5", "model.decoder_norm=false", "model.init=xavier",
+                "model.mask_rounding=round")
+    m = XKD(make_cfg(*official))
+    block = m.student["video"].blocks[0]
+    assert block.attn.qkv.bias is None and block.norm1.eps == 1e-5 and m.student["video"].norm.eps == 1e-5
+    decoder = m.decoders["video"]
+    assert isinstance(decoder.norm, torch.nn.Identity) and decoder.blocks[0].attn.qkv.bias is None
+    for linear in (block.attn.qkv, block.mlp[0], m.decoders["audio"].pred):
+        fan_out, fan_in = linear.weight.shape
+        bound = (6 / (fan_in + fan_out)) ** 0.5  # U(−b, b): max |w| close to b, far above trunc-normal's 0.04
+        assert 0.9 * bound < float(linear.weight.detach().abs().max()) <= bound
+    legacy = XKD(make_cfg())  # the tiny config keeps normal(0.02) weights, biases, eps 1e-6 and the decoder norm
+    assert abs(float(legacy.student["video"].blocks[0].mlp[0].weight.detach().std()) - 0.02) < 0.002
+    assert legacy.student["video"].blocks[0].attn.qkv.bias is not None
+
+
+def test_keep_count_rounding() -> None:
+    assert (num_visible(392, 0.85, "round"), num_visible(392, 0.85, "floor")) == (59, 58)  # 392·0.15 = 58.8
+    assert num_visible(560, 0.80, "round") == num_visible(560, 0.80, "floor") == 112
+    cfg = load_config(PretrainConfig, config_path("xkd/kinetics400"))
+    with torch.device("meta"):
+        report = describe(cfg, XKD(cfg))
+    assert report["tokens"]["video_global"]["visible_when_masked"] == 59
+
+
+@pytest.mark.parametrize("gather", [True, False])
+def test_mmd_gather_switch_reaches_domain_alignment(make_cfg: Any, make_batch: Any, monkeypatch: pytest.MonkeyPatch,
+                                                    gather: bool) -> None:
+    """``loss.mmd_gather``: false = the official per-process MMD, true = on the gathered global batch."""
+    seen: list[Any] = []
+    real = xkd_module.domain_alignment_loss
+
+    def spy(*args: Any, **kwargs: Any) -> torch.Tensor:
+        seen.append(kwargs["gather"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(xkd_module, "domain_alignment_loss", spy)
+    m = XKD(make_cfg(f"loss.mmd_gather={str(gather).lower()}"))
+    _losses(m, make_batch(m.cfg))
+    assert seen == ["auto" if gather else False]

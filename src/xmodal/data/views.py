@@ -31,9 +31,9 @@ from xmodal.data.features import (
 @dataclass(frozen=True)
 class VideoViewConfig:
     """One kind of video view: ``frames`` at the views' fps (so frames / fps seconds), ``size``² pixels and its
-    Table S1 column. Colour-jitter strengths (b, c, s, h) are Table S1's; its probability is not in the table and
-    0.8 is the SimCLR/DINO value whose other local-view numbers (grey 0.2, blur 0.5) Table S1 repeats; blur σ ~
-    U[0.1, 2] is DINO's as well."""
+    Table S1 column. Colour-jitter strengths (b, c, s, h) are Table S1's; its probability is not in the table, and
+    the official code applies the jitter to every clip (``video_transforms.ColorJitter`` has no probability), so
+    ``jitter_p`` is 1.0 (0.8 is the SimCLR/DINO value). Blur σ ~ U[0.1, 2] is the official (and DINO's) range."""
 
     frames: int
     size: int
@@ -43,7 +43,7 @@ class VideoViewConfig:
     flip_p: float = 0.5
     crop_ratio: tuple[float, float] = (3.0 / 4.0, 4.0 / 3.0)
     jitter: tuple[float, float, float, float] = (0.4, 0.4, 0.4, 0.2)
-    jitter_p: float = 0.8
+    jitter_p: float = 1.0
     blur_sigma: tuple[float, float] = (0.1, 2.0)
 
 

@@ -41,7 +41,9 @@ class OptimConfig:
     sqrt, or none; the global batch counts every process on every node and gradient accumulation.
     ``grad_clip`` clips gradients (after fp16 unscaling): ``grad_clip_mode="norm"`` scales all of them together to a
     global L2 norm, ``"per_tensor"`` scales each tensor of :meth:`BaseMethod.clip_parameters` on its own (DINO's
-    and the official XKD code's ``clip_gradients``).
+    and the official XKD code's ``clip_gradients``). Norms and biases (1-d tensors) are never decayed; CLS/mask
+    tokens and positional embeddings are exempt too unless ``decay_tokens`` (the official XKD optimizer groups
+    decay every tensor with more than one dimension).
     """
 
     optimizer: Literal["adamw", "sgd"] = "adamw"
@@ -55,6 +57,7 @@ class OptimConfig:
     min_lr: float = 0.0
     grad_clip: float | None = None
     grad_clip_mode: Literal["norm", "per_tensor"] = "norm"
+    decay_tokens: bool = False
 
     def validate(self) -> None:
         if self.lr <= 0:
@@ -96,8 +99,11 @@ def clip_per_tensor_(params: Iterable[torch.Tensor], max_norm: float) -> None:
         grad.mul_((max_norm / (norm + 1e-6)).clamp(max=1.0))
 
 
-def no_decay_names(model: nn.Module) -> set[str]:
-    """Names of parameters exempt from weight decay: 1-d tensors (norms, biases) and tokens/pos-embeds."""
+def no_decay_names(model: nn.Module, tokens: bool = True) -> set[str]:
+    """Names of parameters exempt from weight decay: 1-d tensors (norms, biases) and, with ``tokens``, the
+    tokens/pos-embeds (a module's ``no_weight_decay()`` names and ``*cls_token``/``*pos_embed``/``*mask_token``)."""
+    if not tokens:
+        return {name for name, param in model.named_parameters() if param.ndim <= 1}
     explicit: set[str] = set()
     for prefix, module in model.named_modules():
         hook = getattr(module, "no_weight_decay", None)
@@ -312,7 +318,7 @@ class BaseMethod(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         cfg = self.optim_cfg
-        exempt = no_decay_names(self)
+        exempt = no_decay_names(self, tokens=not cfg.decay_tokens)
         decay = [p for n, p in self.named_parameters() if p.requires_grad and n not in exempt]
         plain = [p for n, p in self.named_parameters() if p.requires_grad and n in exempt]
         groups = [

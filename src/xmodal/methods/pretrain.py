@@ -49,7 +49,7 @@ def describe(cfg: PretrainConfig, method: XKD) -> dict[str, Any]:
         entry = {"tokens": n, "grid": list(grid)}
         if view.endswith("global"):
             ratio = cfg.model.video_mask_ratio if mod == "video" else cfg.model.audio_mask_ratio
-            entry["visible_when_masked"] = num_visible(n, ratio)
+            entry["visible_when_masked"] = num_visible(n, ratio, cfg.model.mask_rounding)
         tokens[view] = entry
     return {
         "method": cfg.method,

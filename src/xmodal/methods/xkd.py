@@ -46,7 +46,7 @@ from xmodal.models.decoder import MAEDecoder, patchify_audio, patchify_video
 from xmodal.models.embed import CuboidEmbed, PatchEmbed2d
 from xmodal.models.masking import random_masking
 from xmodal.models.projector import DINOHead
-from xmodal.models.vit import VisionTransformer
+from xmodal.models.vit import VisionTransformer, xavier_init
 
 COLLAPSE_STEPS = 20  # consecutive steps with L_kd or the teacher–student KL at ~0 before the collapse warning
 DA_PARTS = {"da": 2, "da1": 2, "da2": 4, "student": 1, "teacher": 1}  # MMD terms summed by each L_da mode
@@ -82,11 +82,16 @@ class XKD(BaseMethod):
                 embed = PatchEmbed2d(1, m.audio_patch, dim)
                 patch_dim = math.prod(m.audio_patch)
             students[mod] = VisionTransformer(
-                embed, dim, depth, heads, grid=grids[f"{mod}_global"], drop_path=bcfg.drop_path
+                embed, dim, depth, heads, grid=grids[f"{mod}_global"], drop_path=bcfg.drop_path,
+                qkv_bias=m.qkv_bias, ln_eps=m.ln_eps,
             )
             self.decoders[mod] = MAEDecoder(
-                dim, m.decoder_dim, m.decoder_depth, m.decoder_heads, patch_dim, grid=grids[f"{mod}_global"]
+                dim, m.decoder_dim, m.decoder_depth, m.decoder_heads, patch_dim, grid=grids[f"{mod}_global"],
+                qkv_bias=m.qkv_bias, ln_eps=m.ln_eps, final_norm=m.decoder_norm,
             )
+            if m.init == "xavier":  # the official code's (MAE's) init; ViT blocks otherwise keep trunc-normal(0.02)
+                students[mod].blocks.apply(xavier_init)
+                self.decoders[mod].apply(xavier_init)
         if m.variant != "xkd" and len(self.modalities) == 2:
             _share_trunk(students["audio"], students["video"])
         self.student = nn.ModuleDict(students)
@@ -150,7 +155,8 @@ class XKD(BaseMethod):
         """Encode only visible tokens of the global view, decode all, MSE on the masked ones (Eq. 1)."""
         student = self.student[modality]
         n = math.prod(self.grids[f"{modality}_global"])
-        info = random_masking(x.shape[0], n, self._mask_ratio(modality), device=x.device)
+        info = random_masking(x.shape[0], n, self._mask_ratio(modality), device=x.device,
+                              rounding=self.cfg.model.mask_rounding)
         tokens = student(x, mask_keep_ids=info.ids_keep)
         pred = self.decoders[modality](tokens, info.ids_restore)
         loss = masked_mse(pred.float(), self._patchify(modality, x).float(), info.mask)
@@ -228,6 +234,7 @@ class XKD(BaseMethod):
             terms["da"] = domain_alignment_loss(
                 student["video"], student["audio"], teacher["video"], teacher["audio"],
                 mode=lc.da_mode, kernel=lc.mmd_kernel, bandwidths=lc.mmd_bandwidths, estimator=lc.mmd_estimator,
+                gather="auto" if lc.mmd_gather else False,
             )
         tv_temp, ta_temp = self.teacher_temp("video"), self.teacher_temp("audio")
         if lc.use_kd:

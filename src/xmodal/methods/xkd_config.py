@@ -66,6 +66,11 @@ class XKDModelConfig:
     proj_norm_shared: bool = True
     proj_out_norm: bool = True
     variant: Literal["xkd", "mas", "mats"] = "xkd"
+    qkv_bias: bool = False
+    init: Literal["xavier", "trunc_normal"] = "xavier"
+    ln_eps: float = 1e-5
+    decoder_norm: bool = False
+    mask_rounding: Literal["round", "floor"] = "round"
 
     def validate(self) -> None:
         for name in ("video_mask_ratio", "audio_mask_ratio"):
@@ -101,6 +106,7 @@ class XKDLossConfig:
     mmd_bandwidths: list[float] | Literal["median"] = field(
         default_factory=lambda: [1e-3, 1e-2, 1e-1, 1.0, 1e1, 1e2, 1e3]
     )
+    mmd_gather: bool = False
     lambda_ae: float = 5.0
     lambda_da: float = 1.0
     lambda_kd: float = 1.0
@@ -137,7 +143,7 @@ class DataConfig:
     root: str | None = None
     split: str = "train"
     clip_seconds: float = 4.0
-    decode_size: int = 128
+    decode_size: int = 112
     views: XKDViewsConfig = field(default_factory=XKDViewsConfig)
     on_error: Literal["skip", "raise"] = "skip"
     short: Literal["loop", "pad", "error"] = "loop"
@@ -163,7 +169,7 @@ class PretrainConfig:
     optim: OptimConfig = field(
         default_factory=lambda: OptimConfig(
             lr=1e-4, lr_scaling="linear", ref_batch=256, weight_decay=0.3, betas=(0.9, 0.95), warmup_epochs=30,
-            grad_clip=0.3, grad_clip_mode="per_tensor",
+            grad_clip=0.3, grad_clip_mode="per_tensor", decay_tokens=True,
         )
     )
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=800, batch_size=32))

@@ -4,7 +4,9 @@ teacher temperatures, and the smaller model/optimizer details (docs/methods/xkd.
 
 from __future__ import annotations
 
+import json
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -13,8 +15,9 @@ import torch
 
 from xmodal.config import ConfigError, load_config
 from xmodal.configs import config_path
+from xmodal.methods import base as base_module
 from xmodal.methods import xkd as xkd_module
-from xmodal.methods.pretrain import describe
+from xmodal.methods.pretrain import describe, pretrain
 from xmodal.methods.xkd import XKD
 from xmodal.methods.xkd_config import PretrainConfig
 from xmodal.models.masking import num_visible
@@ -211,3 +214,40 @@ def test_mmd_gather_switch_reaches_domain_alignment(make_cfg: Any, make_batch: A
     m = XKD(make_cfg(f"loss.mmd_gather={str(gather).lower()}"))
     _losses(m, make_batch(m.cfg))
     assert seen == ["auto" if gather else False]
+
+
+def test_kinetics400_recipe_regime_trains_end_to_end(synth_manifest: Any, tmp_path: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The K400 recipe, shrunk to CPU size but with every official-regime switch it sets (LayerNorm head with
+    output norm, Slaney log-mel with the official statistics, norm_pix, per-tensor clipping, decay on tokens,
+    Xavier init, ...) plus the released checkpoints' extras (local teacher view, /14 weighting), trains two
+    steps through Lightning and exports the official front-end with its backbones."""
+    shrink = [
+        "model.video.size=custom", "model.audio.size=custom", *[f"model.{m}.{k}={v}" for m in ("video", "audio")
+                                                                for k, v in (("dim", 32), ("depth", 1), ("heads", 2))],
+        "model.video_patch=[2,8,8]", "model.audio_patch=[8,16]", "model.decoder_dim=32", "model.decoder_depth=1",
+        "model.decoder_heads=2", "model.proj_hidden=32", "model.proj_bottleneck=16", "model.proj_out=16",
+        f"data.source={synth_manifest}", "data.root=null", "data.clip_seconds=2.0", "data.decode_size=32",
+        "data.views.video_global.frames=8", "data.views.video_global.size=32", "data.views.video_local.frames=4",
+        "data.views.video_local.size=16", "data.views.audio_global.seconds=1.7", "data.views.audio_local.seconds=1.12",
+        "data.views.logmel.hop_length=572", "trainer.batch_size=4", "trainer.max_steps=2", "trainer.max_epochs=1",
+        "trainer.precision=32-true", "trainer.accelerator=cpu", "trainer.devices=1", "trainer.strategy=auto",
+        "trainer.num_workers=0", "trainer.progress=none", "optim.lr_scaling=none", f"out_dir={tmp_path / 'run'}",
+        "loss.teacher_view=local", "loss.normalize_weights=true",
+    ]
+    cfg = load_config(PretrainConfig, config_path("xkd/kinetics400"), shrink)
+    assert cfg.optim.grad_clip_mode == "per_tensor" and cfg.model.proj_out_norm and cfg.data.views.logmel.std > 4
+    clipped: list[int] = []
+    real_clip = base_module.clip_per_tensor_
+    monkeypatch.setattr(base_module, "clip_per_tensor_",
+                        lambda params, max_norm: clipped.append(len(params)) or real_clip(params, max_norm))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = pretrain(cfg)
+    assert result["steps"] == 2
+    assert len(clipped) == 2 and clipped[0] == len(result["method"].clip_parameters())  # Lightning's clip hook
+    method = result["method"]
+    assert all(torch.isfinite(p).all() for p in method.parameters())
+    doc = json.loads(Path(result["exports"]["teacher_audio"]).with_suffix(".json").read_text())
+    assert doc["metadata"]["eval_geometry"]["mel_scale"] == "slaney"
+    assert doc["config"]["ln_eps"] == 1e-5 and doc["config"]["qkv_bias"] is False

@@ -6,8 +6,9 @@ ablations of Tables 3–4 (no L_da, no L_kd, no refine). Input projections (patc
 embeddings) and decoders are always modality-specific.
 
 Per step (Alg. 1): students encode the masked global views (only visible tokens) and decoders reconstruct the
-masked tokens (L_ae, Eq. 1–2). Teachers (EMA of students, Eq. 13) encode the full global views and return the
-last block's CLS attention (Eq. 3), from which cross-modal attention (Eq. 4) re-weights the teacher tokens
+masked tokens (L_ae, Eq. 1–2). Teachers (EMA of students, Eq. 13) encode the full global views (the first
+local views with ``loss.teacher_view=local``, as the official code) and return the last block's CLS attention
+(Eq. 3), from which cross-modal attention (Eq. 4) re-weights the teacher tokens
 (refine, Eq. 5–6). Projected teacher features set the targets of the cross-modal students (Eq. 10–11); the
 students' global features come from the masked view (as in the official code) and local views are added
 (multi-crop). MMD aligns video and audio features of students and of teachers (Eq. 7–9).

@@ -149,7 +149,7 @@ def train_config(name: str, batch: int, args: argparse.Namespace, device: Any, p
     params = [p for p in method.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
     data = random_batch(cfg, batch, device, args.seed)
-    pairs = method._ema_pairs  # what BaseMethod.on_train_batch_end updates after every step
+    pairs = method._ema_pairs  # what BaseMethod.optimizer_step updates after every optimizer step
 
     def step() -> None:
         with quiet(), autocast(device):

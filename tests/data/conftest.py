@@ -66,14 +66,18 @@ def write_av(
     sample_rate: int = 44100,
     channels: int = 2,
     image: Callable[[int, int, int, bool], np.ndarray] = frame_image,
+    rotation: int | None = None,
 ) -> Path:
-    """Write a container with an optional video stream (W, H = ``size``) and an optional audio stream."""
+    """Write a container with an optional video stream (W, H = ``size``) and an optional audio stream;
+    ``rotation`` stores a display matrix (degrees counter-clockwise), as phones do for portrait videos."""
     width, height = size
     with av.open(str(path), "w") as out:
         vs = as_ = None
         if vcodec is not None:
             vs = out.add_stream(vcodec, rate=FPS)
             vs.width, vs.height, vs.pix_fmt = width, height, pix_fmt
+            if rotation is not None:
+                vs.set_display_rotation(rotation)
             if vcodec == "libx264":
                 vs.options = {"crf": "12", "g": "10", "preset": "ultrafast"}
             elif vcodec in ("mpeg4", "flv", "libvpx"):

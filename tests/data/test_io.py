@@ -154,3 +154,27 @@ def test_no_descriptor_leak_over_hundreds_of_files(media):
             decode_clip(media["mp4"], start, start + 0.5, video=vspec, audio=aspec)
         probe(media["mp4"])
     assert _open_fds() <= before
+
+
+def _corner_marker(i: int, width: int, height: int, flash: bool) -> np.ndarray:
+    """Dark frame with a bright block in the top-left corner of the stored (coded) picture."""
+    img = np.full((height, width, 3), 20, np.uint8)
+    img[: height // 4, : width // 4] = 235
+    return img
+
+
+@pytest.mark.parametrize(("rotation", "corner"), [(-90, "top_right"), (90, "bottom_left"), (180, "bottom_right")])
+def test_display_matrix_turns_phone_videos_upright(tmp_path, mh, rotation, corner):
+    """A phone stores a portrait video as landscape pixels plus a display matrix; players turn it upright and so
+    must the decoder (before: frames came out sideways, 48x64 instead of 64x48)."""
+    path = mh.write_av(tmp_path / f"phone{rotation}.mp4", size=(64, 48), acodec=None, image=_corner_marker,
+                       rotation=rotation)
+    clip = decode_clip(path, 0.0, 0.4, video=VideoSpec(), audio=None)
+    frames = clip.video.numpy()
+    assert frames.shape[1:3] == ((48, 64) if rotation == 180 else (64, 48))  # (H, W) of the upright picture
+    h, w = frames.shape[1:3]
+    quads = {"top_left": frames[:, : h // 2, : w // 2], "top_right": frames[:, : h // 2, w // 2 :],
+             "bottom_left": frames[:, h // 2 :, : w // 2], "bottom_right": frames[:, h // 2 :, w // 2 :]}
+    assert max(quads, key=lambda name: quads[name].mean()) == corner
+    small = decode_clip(path, 0.0, 0.4, video=VideoSpec(size=32), audio=None).video
+    assert small.shape[1:3] == ((32, 43) if rotation == 180 else (43, 32))  # short side 32 of the upright picture

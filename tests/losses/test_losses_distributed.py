@@ -1,4 +1,5 @@
-"""2-process gloo: gathered batch statistics (centering, MMD) equal the single-process global-batch result.
+"""2-process gloo: gathered batch statistics (centering, MMD, InfoNCE negatives) equal the single-process
+global-batch result.
 
 Each rank holds one slice of a global batch. Values must match the single-process computation on the whole
 batch; MMD input gradients on rank r must equal ``world_size ×`` the single-process gradient of its slice,
@@ -14,6 +15,7 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from xmodal.distributed import gather_cat
+from xmodal.losses.contrastive import info_nce
 from xmodal.losses.distillation import update_center
 from xmodal.losses.mmd import mmd_loss
 
@@ -53,6 +55,7 @@ def _worker(rank: int, init_file: str) -> None:
                 dist.all_reduce(gx)
                 torch.testing.assert_close(gx / WORLD, fx.grad)
         _unequal_sizes(rank, gen)
+        _info_nce(rank, gen)
     finally:
         dist.destroy_process_group()
 
@@ -84,6 +87,28 @@ def _unequal_sizes(rank: int, gen: torch.Generator) -> None:
         torch.testing.assert_close(part, full)
         torch.testing.assert_close(lx.grad, WORLD * fx.grad[sx : sx + rows["x"][rank]])
         torch.testing.assert_close(ly.grad, WORLD * fy.grad[sy : sy + rows["y"][rank]])
+
+
+def _info_nce(rank: int, gen: torch.Generator) -> None:
+    """MAViL's InfoNCE (Eq. 2) with all ranks' negatives: the global-batch loss, for equal and unequal rank sizes."""
+    x, y = torch.randn(7, 6, generator=gen), torch.randn(7, 6, generator=gen)
+    for counts in ((3, 4), (5, 2)):
+        start = sum(counts[:rank])
+        rows = slice(start, start + counts[rank])
+        for tau, symmetric in ((0.1, False), (1.0, True)):
+            fx, fy = x.clone().requires_grad_(), y.clone().requires_grad_()
+            full = info_nce(fx, fy, tau, symmetric, gather=False)
+            full.backward()
+            lx, ly = x[rows].clone().requires_grad_(), y[rows].clone().requires_grad_()
+            part = info_nce(lx, ly, tau, symmetric)  # gather="auto": on at world size 2
+            part.backward()
+            torch.testing.assert_close(part, full)
+            torch.testing.assert_close(lx.grad, WORLD * fx.grad[rows])
+            torch.testing.assert_close(ly.grad, WORLD * fy.grad[rows])
+            gx = torch.zeros(7, 6)  # DDP averages per-rank gradients: the average is the global-batch gradient
+            gx[rows] = lx.grad
+            dist.all_reduce(gx)
+            torch.testing.assert_close(gx / WORLD, fx.grad)
 
 
 def test_gathered_statistics_equal_single_process(tmp_path) -> None:

@@ -7,6 +7,10 @@ on one core. The same overrides drive the Python tests and the ``xmodal pretrain
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -96,3 +100,25 @@ def synth_manifest(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The tiny synthetic benchmark (24 clips, 2 s, 32², 8 fps), generated once per session."""
     out = tmp_path_factory.mktemp("synth")
     return generate(SynthConfig.demo(clips=24, duration=2.0, fps=8), out, workers=1)
+
+
+def run_ddp_script(script: str, overrides: list[str], tmp_path: Path, timeout: int = 240) -> tuple[dict, dict]:
+    """Run ``script`` (argv: overrides JSON, output folder) under Lightning's 2-process DDP launcher on CPU/gloo;
+    return what ranks 0 and 1 saved to ``<tmp_path>/rank{r}.pt``."""
+    cfg_file = tmp_path / "overrides.json"
+    cfg_file.write_text(json.dumps(overrides))
+    path = tmp_path / "ddp_script.py"
+    path.write_text(script)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
+    done = subprocess.run([sys.executable, str(path), str(cfg_file), str(tmp_path)], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    r0["stderr"] = done.stderr
+    return r0, r1
+
+
+@pytest.fixture()
+def run_ddp() -> Any:
+    """Factory fixture: ``run_ddp(script, overrides, tmp_path)`` → the two ranks' saved results."""
+    return run_ddp_script

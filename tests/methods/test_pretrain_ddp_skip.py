@@ -11,10 +11,6 @@ new clips and augmentations in epoch 1, and one EMA update per optimizer step.
 from __future__ import annotations
 
 import csv
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -88,20 +84,12 @@ def _manifest_with_bad_rows(src: Path, out: Path) -> tuple[Path, list[str]]:
 
 
 def test_ddp_pretrain_survives_bad_files_with_new_epochs_and_one_ema_step(
-    tmp_path: Path, synth_manifest: Path, overrides: Any
+    tmp_path: Path, synth_manifest: Path, overrides: Any, run_ddp: Any
 ) -> None:
     manifest, bad = _manifest_with_bad_rows(synth_manifest, tmp_path / "data")
     extra = ["trainer.strategy=ddp", "trainer.devices=2", "trainer.batch_size=2", "trainer.max_epochs=2",
              "trainer.accumulate_grad_batches=2", "trainer.num_workers=1", "data.on_error=skip", "data.cache=false"]
-    cfg_file = tmp_path / "overrides.json"
-    cfg_file.write_text(json.dumps(overrides(manifest, tmp_path / "run", extra)))
-    script = tmp_path / "ddp_skip.py"
-    script.write_text(SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
-    done = subprocess.run([sys.executable, str(script), str(cfg_file), str(tmp_path)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=240)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    r0, r1 = (torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1))
+    r0, r1 = run_ddp(SCRIPT, overrides(manifest, tmp_path / "run", extra), tmp_path)
     # 8 clips / 2 ranks / batch 2 = 2 batches per rank and epoch; accumulation 2 → 1 optimizer step per epoch.
     assert r0["info"]["steps"] == r1["info"]["steps"] == 2
     assert r0["info"]["updates"] == r1["info"]["updates"] == 2  # EMA once per optimizer step, not per micro-batch

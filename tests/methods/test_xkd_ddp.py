@@ -9,10 +9,6 @@ and dumps centers, teacher and student weights, so the test can (1) check every 
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -67,29 +63,18 @@ SCRIPT = textwrap.dedent(
 )
 
 
-def _load(path: Path) -> dict[str, Any]:
-    return torch.load(path, weights_only=True)
-
-
-def test_xkd_ddp_two_ranks_stay_in_sync(tmp_path: Path, synth_manifest: Path, overrides: Any) -> None:
+def test_xkd_ddp_two_ranks_stay_in_sync(tmp_path: Path, synth_manifest: Path, overrides: Any,
+                                        run_ddp: Any) -> None:
     extra = ["trainer.strategy=ddp", "trainer.devices=2", "trainer.max_steps=2", "trainer.num_workers=0",
              "trainer.sync_batchnorm=true", "data.cache=false"]
-    cfg_file = tmp_path / "overrides.json"
-    cfg_file.write_text(json.dumps(overrides(synth_manifest, tmp_path / "run", extra)))
-    script = tmp_path / "ddp_xkd.py"
-    script.write_text(SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PL_DISABLE_FORK": "1"}
-    done = subprocess.run([sys.executable, str(script), str(cfg_file), str(tmp_path)], env=env, cwd=tmp_path,
-                          capture_output=True, text=True, timeout=170)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    r0, r1 = _load(tmp_path / "rank0.pt"), _load(tmp_path / "rank1.pt")
+    r0, r1 = run_ddp(SCRIPT, overrides(synth_manifest, tmp_path / "run", extra), tmp_path, timeout=170)
     assert (r0["info"]["rank"], r1["info"]["rank"]) == (0, 1)
     assert r0["info"]["world"] == 2 and r0["info"]["steps"] == r1["info"]["steps"] == 2
     # PyTorch's DDP refuses SyncBatchNorm on CPU: the engine turns it off there (GPU runs convert the DINO
     # projector's BN layers). BN running statistics are then per process between steps (DDP re-broadcasts rank
     # 0's buffers at each forward; they are unused in training mode), so only weights are compared below.
     assert r0["info"]["sync_batchnorm"] is False and r0["info"]["bn_types"] == ["BatchNorm1d"]
-    assert "sync_batchnorm: ignored on CPU" in done.stderr
+    assert "sync_batchnorm: ignored on CPU" in r0["stderr"]
     assert r0["info"]["exports"] and not r1["info"]["exports"]  # only rank 0 exports
     # Every rank was seeded alike; XKD.on_train_start re-seeds per rank so their masks differ.
     assert not torch.equal(r0["masks"][0], r1["masks"][0])

@@ -10,10 +10,11 @@ from xmodal.cli._common import add_group, write_json
 
 def register(sub: argparse._SubParsersAction) -> None:
     inner = add_group(sub, "data", "Dataset tools: generate the synthetic benchmark, check media files, "
-                      "compute audio statistics.")
+                      "compute audio statistics, measure learnability.")
     _register_synth(inner)
     _register_check(inner)
     _register_stats(inner)
+    _register_learnability(inner)
 
 
 def _register_synth(inner: argparse._SubParsersAction) -> None:
@@ -27,7 +28,9 @@ def _register_synth(inner: argparse._SubParsersAction) -> None:
 
 
 def _register_check(inner: argparse._SubParsersAction) -> None:
-    help_text = "Decode every item once and report, per bad file, what is wrong (missing, corrupt, no audio, ...)."
+    help_text = ("Decode every item once and report, per bad file, what is wrong (missing, corrupt, no audio, ...). "
+                 "For a dataset name it first prints the layout recognised, the split sizes against the official "
+                 "ones and the rows left out (degenerate, duplicates, LFS pointers, known-broken, not released).")
     p = inner.add_parser("check", help=help_text, description=help_text)
     p.add_argument("spec", nargs="?", metavar="DATASET_OR_MANIFEST",
                    help="a manifest CSV, a folder with manifest.csv, or a dataset adapter name (with --root)")
@@ -39,12 +42,16 @@ def _register_check(inner: argparse._SubParsersAction) -> None:
     p.add_argument("--workers", type=int, default=2, help="decoding processes; 0 = in-process (default %(default)s)")
     p.add_argument("--json", metavar="OUT", help="write the full report as JSON")
     p.add_argument("--max-shown", type=int, default=50, help="bad files listed on the terminal (default 50)")
+    p.add_argument("--index-only", action="store_true",
+                   help="for a dataset name: print the layout report and stop, without decoding (exit 1 if media "
+                   "files are missing)")
     p.set_defaults(func=_run_check)
 
 
 def _run_check(args: argparse.Namespace) -> int:
     """Exit status 0 when every item is fine, 1 when some are bad, 2 on a usage error."""
     import sys
+    from pathlib import Path
 
     from rich.console import Console
     from rich.markup import escape
@@ -52,6 +59,7 @@ def _run_check(args: argparse.Namespace) -> int:
 
     from xmodal.data.check import check_index
     from xmodal.data.dataset import resolve_index
+    from xmodal.data.datasets import REGISTRY, describe, load
     from xmodal.data.errors import MediaError
 
     spec = args.dataset or args.spec
@@ -59,15 +67,27 @@ def _run_check(args: argparse.Namespace) -> int:
         print("xmodal data check: give exactly one of DATASET_OR_MANIFEST or --dataset NAME", file=sys.stderr)
         return 2
     modalities = tuple(m.strip() for m in args.modalities.split(",") if m.strip())
+    console = Console()
+    layout: list[str] = []
     try:
-        index = resolve_index(spec, args.root)
-        if args.split:
-            index = index.split(args.split)
+        if spec in REGISTRY and not Path(spec).exists():
+            if args.root is None:
+                raise ValueError(f"dataset {spec!r} needs its root folder (--root DIR)")
+            index = load(spec, args.root, split=args.split, modalities=modalities)
+            layout = describe(index)
+            for line in layout:
+                console.print(escape(f"{spec}: {line}"), soft_wrap=True)
+            if args.index_only:
+                write_json(args.json, {"name": spec, "layout": layout, "meta": _report_meta(index.meta)})
+                return 1 if index.meta.get("missing_files") else 0
+        else:
+            index = resolve_index(spec, args.root)
+            if args.split:
+                index = index.split(args.split)
         report = check_index(index, modalities, args.min_seconds, args.workers, progress=True)
-    except (MediaError, ValueError) as err:
+    except (MediaError, ValueError, FileNotFoundError) as err:
         print(f"xmodal data check: {err}", file=sys.stderr)
         return 2
-    console = Console()
     if report.problems:
         table = Table("row", "kind", "problem", title=f"bad items ({len(report.problems)})")
         for p in report.problems[: args.max_shown]:
@@ -76,8 +96,14 @@ def _run_check(args: argparse.Namespace) -> int:
         if len(report.problems) > args.max_shown:
             console.print(f"… {len(report.problems) - args.max_shown} more (see --json)")
     console.print(escape(f"{report.summary()}  ({report.seconds:.1f}s)"))
-    write_json(args.json, report.to_dict())
+    write_json(args.json, {**report.to_dict(), **({"layout": layout} if layout else {})})
     return 1 if report.problems else 0
+
+
+def _report_meta(meta: dict) -> dict:
+    """The report part of an adapter's ``meta`` (not per-class data such as AudioSet's MID list)."""
+    keys = ("layout", "split_sizes", "official_sizes", "missing", "missing_files", "skipped", "notes")
+    return {key: meta[key] for key in keys if key in meta}
 
 
 def _register_stats(inner: argparse._SubParsersAction) -> None:
@@ -154,4 +180,85 @@ def _run_stats(args: argparse.Namespace) -> int:
     save_stats(args.out, stats)
     print(f"{args.frontend}: mean {stats['mean']:.4f}, std {stats['std']:.4f} over {stats['num_clips']} clips "
           f"({skipped.report()}) → {args.out}")
+    return 0
+
+
+def _register_learnability(inner: argparse._SubParsersAction) -> None:
+    help_text = ("Is the class learnable at this scale, from which modality, by which backbone? Trains and probes a "
+                 "tiny ViT and a small CNN (mean ± std over seeds) next to linear models on hand-crafted features "
+                 "and chance; prints the table and saves it as JSON + Markdown. See docs/synthetic.md.")
+    p = inner.add_parser("learnability", help=help_text, description=help_text)
+    p.add_argument("spec", metavar="DIR_OR_MANIFEST",
+                   help="a manifest CSV, a folder with manifest.csv, or a dataset adapter name (with --root)")
+    p.add_argument("--root", metavar="DIR", help="dataset root folder, for adapter names")
+    p.add_argument("--modalities", default="video,audio", help="comma-separated: video, audio (default %(default)s)")
+    p.add_argument("--backbones", default="vit,cnn", help="comma-separated: vit, cnn (default %(default)s)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per trained/random probe (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=8, help="supervised epochs (default %(default)s)")
+    p.add_argument("--frames", type=int, default=4, help="frames per clip (default %(default)s)")
+    p.add_argument("--size", type=int, default=32, help="frame side after resize + centre crop (default %(default)s)")
+    p.add_argument("--clip-seconds", type=float, default=4.0, help="centred clip length (default %(default)s)")
+    p.add_argument("--max-clips", type=int, default=None, metavar="N", help="use the first N rows only")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--workers", type=int, default=0, help="decoding processes (default %(default)s)")
+    p.add_argument("--out", metavar="JSON", help="where to save the table (default: learnability.json next to the "
+                   "manifest); a .md with the same stem is written beside it")
+    p.set_defaults(func=_run_learnability)
+
+
+def _run_learnability(args: argparse.Namespace) -> int:
+    """Exit status 0 on success, 2 on a usage error (bad flag, unreadable or unusable dataset)."""
+    import json
+    import sys
+    from dataclasses import replace
+    from pathlib import Path
+
+    import torch
+
+    from xmodal.analysis.learnability import (
+        InputConfig,
+        TableConfig,
+        TrainConfig,
+        format_markdown,
+        learnability_table,
+        load_inputs,
+    )
+    from xmodal.data.errors import MediaError
+
+    mods = tuple(m.strip() for m in args.modalities.split(",") if m.strip())
+    backbones = tuple(b.strip() for b in args.backbones.split(",") if b.strip())
+    problems = [f"--modalities: unknown {sorted(set(mods) - {'video', 'audio'})}" if set(mods) - {"video", "audio"}
+                or not mods else "",
+                f"--backbones: unknown {sorted(set(backbones) - {'vit', 'cnn'})}" if set(backbones) - {"vit", "cnn"}
+                or not backbones else "",
+                "--seeds and --epochs must be >= 1" if min(args.seeds, args.epochs) < 1 else ""]
+    if any(problems):
+        print(f"xmodal data learnability: {'; '.join(p for p in problems if p)}", file=sys.stderr)
+        return 2
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    inputs = InputConfig(modalities=mods, clip_seconds=args.clip_seconds, frames=args.frames, size=args.size,
+                         max_clips=args.max_clips, workers=args.workers)
+    try:
+        data = load_inputs(args.spec, inputs, args.root)
+    except (MediaError, ValueError) as err:
+        print(f"xmodal data learnability: {err}", file=sys.stderr)
+        return 2
+    cfg = TableConfig(seeds=args.seeds, backbones=backbones, train=replace(TrainConfig(), epochs=args.epochs))
+    try:
+        result = learnability_table(data, cfg, report=lambda line: print(line, flush=True))
+    except ValueError as err:  # e.g. clips smaller than the ViT's patch
+        print(f"xmodal data learnability: {err}", file=sys.stderr)
+        return 2
+    result["source"] = str(args.spec)
+    result["inputs"] = {"frames": args.frames, "size": args.size, "clip_seconds": args.clip_seconds,
+                        "modalities": list(mods), "max_clips": args.max_clips}
+    table = format_markdown(result)
+    spec = Path(args.spec)
+    folder = spec if spec.is_dir() else spec.parent
+    out = Path(args.out) if args.out else folder / "learnability.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n")
+    out.with_suffix(".md").write_text(table)
+    print(table + f"saved → {out} and {out.with_suffix('.md')}")
     return 0

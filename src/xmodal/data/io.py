@@ -204,30 +204,44 @@ def _with_container(path: str, decode: Callable[[Any, bool], Any], container: An
         return decode(fresh, False)
 
 
+def _display_rotation(frame: Any) -> int:
+    """Counter-clockwise rotation (0, 90, 180, 270) that the container's display matrix asks for.
+
+    Phone videos are stored sideways (landscape pixels) with a display matrix that turns them upright; players
+    honour it, so must we, or the model sees portrait clips lying on their side. Flips in the matrix are ignored."""
+    return round(float(frame.rotation) / 90.0) * 90 % 360
+
+
 def _pick_frames(container: Any, stream: Any, targets: np.ndarray, step: float, offset: float, size: Any) -> tuple:
-    """Nearest decoded frame to each target time, converted to RGB at the target size as it is picked."""
+    """Nearest decoded frame to each target time, converted to RGB at the target size as it is picked and turned
+    upright by the display matrix (the target size applies to the upright picture)."""
     out: np.ndarray | None = None
     k, n = 0, len(targets)
     prev: Any = None
     prev_t = first_t = last_t = -math.inf
     picked: Any = None
     picked_arr: np.ndarray | None = None
-    wh: tuple[int, int] = (0, 0)
+    wh: tuple[int, int] = (0, 0)  # (W, H) handed to swscale: the coded orientation
+    quarter_turns = 0
     reformatter = VideoReformatter()  # one swscale context per clip: ~10x cheaper than frame.to_ndarray(width=...)
 
     def convert(frame: Any) -> np.ndarray:
         nonlocal picked, picked_arr
         if frame is not picked:
-            rgb = reformatter.reformat(frame, wh[0], wh[1], "rgb24", threads=1)
-            picked, picked_arr = frame, rgb.to_ndarray()
+            rgb = reformatter.reformat(frame, wh[0], wh[1], "rgb24", threads=1).to_ndarray()
+            picked, picked_arr = frame, np.rot90(rgb, quarter_turns) if quarter_turns else rgb
         return picked_arr  # type: ignore[return-value]
 
     for frame in container.decode(stream):
         t = frame.time - offset if frame.time is not None else last_t + step if last_t > -math.inf else 0.0
         if out is None:
             first_t = t
-            wh = _target_size(size, frame.width, frame.height)
-            out = np.empty((n, wh[1], wh[0], 3), dtype=np.uint8)
+            quarter_turns = _display_rotation(frame) // 90
+            sideways = quarter_turns % 2 == 1
+            width, height = (frame.height, frame.width) if sideways else (frame.width, frame.height)
+            out_w, out_h = _target_size(size, width, height)
+            wh = (out_h, out_w) if sideways else (out_w, out_h)
+            out = np.empty((n, out_h, out_w, 3), dtype=np.uint8)
         while k < n and targets[k] <= t:
             use_prev = prev is not None and targets[k] - prev_t <= t - targets[k] + 1e-6  # tie: frame on screen
             out[k] = convert(prev if use_prev else frame)

@@ -28,7 +28,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from xmodal.data.features import LogMelConfig
+from xmodal.data.features import FrontendConfig, KaldiFbankConfig, LogMelConfig
 from xmodal.data.io import AudioSpec, VideoSpec
 from xmodal.data.views import EvalConfig, EvalTransform
 
@@ -49,14 +49,23 @@ class EvalGeometry:
     mel_scale: Literal["slaney", "htk"] = "slaney"
     mel_norm: Literal["slaney", "none"] = "slaney"
     log_eps: float = 1.1920929e-07
+    frontend: Literal["logmel", "kaldi_fbank"] = "logmel"
+    audio_frames: int | None = None
 
     def eval_config(self) -> EvalConfig:
-        mel = LogMelConfig(sample_rate=self.sample_rate, n_fft=self.n_fft, win_length=self.n_fft,
-                           hop_length=self.hop_length, n_mels=self.n_mels, mean=self.logmel_mean,
-                           std=self.logmel_std, mel_scale=self.mel_scale, mel_norm=self.mel_norm,
-                           log_eps=self.log_eps)
+        """``frontend=kaldi_fbank`` (MAViL/Audio-MAE) reads ``n_mels`` as its bins, ``audio_frames`` as its padded
+        length and ``logmel_mean/std`` as its dataset statistics; the STFT and mel-scale fields are then unused."""
+        front: FrontendConfig
+        if self.frontend == "kaldi_fbank":
+            front = KaldiFbankConfig(sample_rate=self.sample_rate, num_mel_bins=self.n_mels,
+                                     target_length=self.audio_frames, mean=self.logmel_mean, std=self.logmel_std)
+        else:
+            front = LogMelConfig(sample_rate=self.sample_rate, n_fft=self.n_fft, win_length=self.n_fft,
+                                 hop_length=self.hop_length, n_mels=self.n_mels, mean=self.logmel_mean,
+                                 std=self.logmel_std, mel_scale=self.mel_scale, mel_norm=self.mel_norm,
+                                 log_eps=self.log_eps)
         return EvalConfig(fps=self.fps, frames=self.frames, size=self.size, audio_seconds=self.audio_seconds,
-                          frontend=mel)
+                          frontend=front)
 
     def transform(self) -> EvalTransform:
         return EvalTransform(self.eval_config())
@@ -68,7 +77,10 @@ class EvalGeometry:
     def token_grid(self, modality: Literal["video", "audio"], patch: list[int]) -> list[int]:
         if modality == "video":
             return [self.frames // patch[0], self.size // patch[1], self.size // patch[2]]
-        frames = 1 + round(self.audio_seconds * self.sample_rate) // self.hop_length
+        if self.frontend == "kaldi_fbank" and self.audio_frames:
+            frames = self.audio_frames
+        else:
+            frames = 1 + round(self.audio_seconds * self.sample_rate) // self.hop_length
         return [self.n_mels // patch[0], frames // patch[1]]
 
 

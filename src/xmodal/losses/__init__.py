@@ -1,6 +1,7 @@
 """Pure loss functions (shapes and paper equations in each docstring)."""
 
 from xmodal.losses.alignment import cross_modal_attention, domain_alignment_loss, refine, refine_weights
+from xmodal.losses.contrastive import info_nce
 from xmodal.losses.distillation import (
     ema_momentum,
     kd_cross_entropy,
@@ -16,6 +17,7 @@ __all__ = [
     "cross_modal_attention",
     "domain_alignment_loss",
     "ema_momentum",
+    "info_nce",
     "kd_cross_entropy",
     "kl_teacher_student",
     "masked_mse",

@@ -1,26 +1,43 @@
 """Pretraining orchestration: config → data, method, trainer; dry-run report; fit with resume; export.
 
 ``dry_run`` builds everything a real run builds (the data index included, so a bad path fails now) and
-reports parameter counts per module and token counts per view, without training.
+reports parameter counts per module and token counts per view, without training. The config's ``method`` key
+picks the method: ``xkd`` (here) or ``mavil`` (:mod:`xmodal.methods.mavil_pretrain`).
 """
 
 from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as L
 import torch
+import yaml
 from torch import nn
 
-from xmodal.config import code_version, config_hash, to_dict
+from xmodal.config import ConfigError, apply_overrides, code_version, config_hash, load_config, to_dict
+from xmodal.methods import mavil_pretrain
 from xmodal.methods.engine import build_trainer, fit
+from xmodal.methods.mavil_config import MAViLConfig
 from xmodal.methods.pretrain_data import build_train_loader
 from xmodal.methods.xkd import XKD, view_grids
 from xmodal.methods.xkd_config import PretrainConfig
 from xmodal.models.masking import num_visible
+
+METHODS: dict[str, type[PretrainConfig] | type[MAViLConfig]] = {"xkd": PretrainConfig, "mavil": MAViLConfig}
+
+
+def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> PretrainConfig | MAViLConfig:
+    """The typed config of the method named by the file's ``method`` key (after overrides; default ``xkd``)."""
+    path = Path(path)
+    data = yaml.safe_load(path.read_text()) if path.is_file() else {}
+    method = apply_overrides(data if isinstance(data, dict) else {}, overrides).get("method", "xkd")
+    if method not in METHODS:
+        raise ConfigError(f"method: {method!r} is not one of {sorted(METHODS)} ({path})")
+    return load_config(METHODS[method], path, overrides)
 
 
 def count_parameters(module: nn.Module, trainable_only: bool = False) -> int:
@@ -64,7 +81,9 @@ def describe(cfg: PretrainConfig, method: XKD) -> dict[str, Any]:
     }
 
 
-def dry_run(cfg: PretrainConfig) -> dict[str, Any]:
+def dry_run(cfg: PretrainConfig | MAViLConfig) -> dict[str, Any]:
+    if isinstance(cfg, MAViLConfig):
+        return mavil_pretrain.dry_run(cfg)
     method = build_method(cfg)
     loader = build_train_loader(cfg)
     report = describe(cfg, method)
@@ -96,8 +115,10 @@ def export_backbones(method: XKD, out_dir: Path) -> dict[str, str]:
     return out
 
 
-def pretrain(cfg: PretrainConfig, callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
+def pretrain(cfg: PretrainConfig | MAViLConfig, callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
     """Train (resuming from ``<out_dir>/checkpoints/last.ckpt`` if present), then export backbones."""
+    if isinstance(cfg, MAViLConfig):
+        return mavil_pretrain.pretrain(cfg, callbacks)
     L.seed_everything(cfg.trainer.seed, workers=True)
     torch.set_float32_matmul_precision("high")
     out = Path(cfg.out_dir)

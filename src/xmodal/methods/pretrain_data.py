@@ -7,6 +7,7 @@ The loader advances the dataset epoch every epoch (new clip starts and augmentat
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
@@ -16,13 +17,17 @@ from xmodal.data.dataset import AVDataset, resolve_index
 from xmodal.data.io import AudioSpec, VideoSpec
 from xmodal.data.loader import EpochDataLoader
 from xmodal.data.views import XKDViews
+from xmodal.methods.engine import TrainerConfig
 from xmodal.methods.xkd_config import PretrainConfig
+
+Views = Callable[[dict[str, Any], torch.Generator], dict[str, Any]]
 
 
 class SeededViews:
-    """Adapts :class:`XKDViews` to the dataset's transform contract (a per-sample seed in ``raw["seed"]``)."""
+    """Adapts seeded views (:class:`XKDViews`, :class:`~xmodal.data.views.MAViLClips`) to the dataset's transform
+    contract (a per-sample seed in ``raw["seed"]``)."""
 
-    def __init__(self, views: XKDViews) -> None:
+    def __init__(self, views: Views) -> None:
         self.views = views
 
     def __call__(self, raw: dict[str, Any]) -> dict[str, Any]:
@@ -35,6 +40,14 @@ def modalities_for(cfg: PretrainConfig) -> tuple[str, ...]:
 
 def build_train_dataset(cfg: PretrainConfig) -> AVDataset:
     d = cfg.data
+    return training_dataset(d, modalities_for(cfg), VideoSpec(fps=d.views.fps, size=d.decode_size),
+                            AudioSpec(sample_rate=d.views.logmel.sample_rate), XKDViews(d.views), cfg.trainer.seed)
+
+
+def training_dataset(d: Any, modalities: Sequence[str], video: VideoSpec, audio: AudioSpec, views: Views,
+                     seed: int) -> AVDataset:
+    """Random-start training clips of ``d`` (a method's data config: source, root, split, clip_seconds, on_error,
+    short, missing_audio, cache) cut into ``views``; ``on_error=skip`` tops batches up (``replace``)."""
     index = resolve_index(d.source, d.root)
     if d.split:
         index = index.split(d.split)
@@ -42,16 +55,16 @@ def build_train_dataset(cfg: PretrainConfig) -> AVDataset:
         raise ValueError(f"data.source {d.source!r}: no clips in split {d.split!r}")
     dataset = AVDataset(
         index,
-        modalities=modalities_for(cfg),
+        modalities=tuple(modalities),
         clip_seconds=d.clip_seconds,
-        video=VideoSpec(fps=d.views.fps, size=d.decode_size),
-        audio=AudioSpec(sample_rate=d.views.logmel.sample_rate),
+        video=video,
+        audio=audio,
         sampling="random",
-        transform=SeededViews(XKDViews(d.views)),
+        transform=SeededViews(views),
         on_error="replace" if d.on_error == "skip" else "raise",
         short=d.short,
         missing_audio=d.missing_audio,
-        seed=cfg.trainer.seed,
+        seed=seed,
         cache=d.cache,
     )
     if d.cache:
@@ -60,13 +73,17 @@ def build_train_dataset(cfg: PretrainConfig) -> AVDataset:
 
 
 def build_train_loader(cfg: PretrainConfig) -> EpochDataLoader:
-    dataset = build_train_dataset(cfg)
-    workers = cfg.trainer.num_workers
+    return training_loader(build_train_dataset(cfg), cfg.trainer)
+
+
+def training_loader(dataset: AVDataset, trainer: TrainerConfig) -> EpochDataLoader:
+    """Shuffled, epoch-bound loader; drops the last partial batch when there is at least one full batch."""
+    workers = trainer.num_workers
     return EpochDataLoader(
         dataset,
-        batch_size=cfg.trainer.batch_size,
+        batch_size=trainer.batch_size,
         shuffle=True,
-        drop_last=len(dataset) >= cfg.trainer.batch_size,
+        drop_last=len(dataset) >= trainer.batch_size,
         num_workers=workers,
         persistent_workers=workers > 0,
         pin_memory=torch.cuda.is_available(),

@@ -1,8 +1,8 @@
 """Backbone export: weights in safetensors + a JSON that is enough to rebuild the module (never pickle).
 
 The JSON names the class and its constructor config (``VisionTransformer.config()``: embedding type, patch,
-width, depth, heads, positional-embedding grid, pooling), so evaluation code can load a backbone without the
-training config or the LightningModule.
+width, depth, heads, positional-embedding grid, pooling; ``MAViLEncoder.config()``: its two ViTs and the fusion
+encoder), so evaluation code can load a backbone without the training config or the LightningModule.
 """
 
 from __future__ import annotations
@@ -15,11 +15,14 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from xmodal.models.mavil import MAViLEncoder
 from xmodal.models.vit import VisionTransformer
 
 FORMAT = "xmodal-backbone"
 VERSION = 1
-BUILDERS: dict[str, type[VisionTransformer]] = {"VisionTransformer": VisionTransformer}
+BUILDERS: dict[str, type[VisionTransformer] | type[MAViLEncoder]] = {
+    "VisionTransformer": VisionTransformer, "MAViLEncoder": MAViLEncoder,
+}
 
 
 def _paths(path: str | Path) -> tuple[Path, Path]:

@@ -46,11 +46,34 @@ def random_masking(
     rounding: Rounding = "floor",
 ) -> MaskInfo:
     """Vectorised per-sample masking: argsort of uniform noise gives a random permutation per row."""
-    keep = num_visible(num_tokens, ratio, rounding)
+    return disjoint_maskings(batch, num_tokens, num_visible(num_tokens, ratio, rounding), 1, generator, device)[0]
+
+
+def disjoint_maskings(
+    batch: int,
+    num_tokens: int,
+    keep: int,
+    views: int,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> list[MaskInfo]:
+    """``views`` maskings of ``keep`` visible tokens each whose visible sets are mutually exclusive per sample.
+
+    One random permutation per row; view ``i`` keeps its ``i``-th block of ``keep`` indices (MAViL's second
+    intra-modal view, mavil.md §3.2: "a second random view containing 20 % of tokens that are mutually exclusive
+    from the first"). Each view's ``ids_restore`` puts its own visible tokens first, so the MAE decoder works with
+    any of them.
+    """
+    if not 1 <= keep * views <= num_tokens:
+        raise ValueError(f"{views} disjoint views of {keep} visible tokens do not fit in {num_tokens} tokens")
     noise = torch.rand(batch, num_tokens, generator=generator, device=generator.device if generator else device)
     noise = noise.to(device) if device is not None else noise
-    ids_shuffle = noise.argsort(dim=1)
-    ids_restore = ids_shuffle.argsort(dim=1)
-    mask = torch.ones(batch, num_tokens, dtype=torch.bool, device=noise.device)
-    mask[:, :keep] = False
-    return MaskInfo(ids_shuffle[:, :keep], ids_restore, torch.gather(mask, 1, ids_restore))
+    order = noise.argsort(dim=1)
+    out = []
+    for i in range(views):
+        ids_shuffle = torch.cat([order[:, i * keep :], order[:, : i * keep]], dim=1)
+        ids_restore = ids_shuffle.argsort(dim=1)
+        mask = torch.ones(batch, num_tokens, dtype=torch.bool, device=noise.device)
+        mask[:, :keep] = False
+        out.append(MaskInfo(ids_shuffle[:, :keep], ids_restore, torch.gather(mask, 1, ids_restore)))
+    return out

@@ -18,6 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from xmodal.models.embed import CuboidEmbed, PatchEmbed2d, _Embed, build_embed
+from xmodal.models.pos_embed import sincos_pos_embed
 
 AttentionQuery = Literal["cls", "mean"]
 Pool = Literal["mean", "cls"]
@@ -141,6 +142,9 @@ class VisionTransformer(nn.Module):
     when ``mask_keep_ids (B, K)`` is given (else all ``N``). ``grid`` is the token grid the positional embedding
     is learned on (the global view's). ``pool`` picks what :meth:`features` returns: the mean of last-layer
     patch tokens, CLS excluded (XKD's linear-evaluation features, xkd.md §A.5) or the CLS token.
+    ``fixed_pos_embed`` replaces the learned embedding by a frozen sine-cosine table (MAE, MAViL; recomputed, not
+    interpolated, for other grids); ``final_norm=False`` drops the last LayerNorm (MAViL's encoders feed their
+    block outputs straight into the fusion blocks, as in the released inference code).
     """
 
     def __init__(
@@ -156,6 +160,8 @@ class VisionTransformer(nn.Module):
         pool: Pool = "mean",
         qkv_bias: bool = True,
         ln_eps: float = 1e-6,
+        fixed_pos_embed: bool = False,
+        final_norm: bool = True,
     ) -> None:
         super().__init__()
         if embed.dim != dim:
@@ -165,21 +171,29 @@ class VisionTransformer(nn.Module):
         self.embed = embed
         self.embed_dim, self.depth, self.heads, self.mlp_ratio = dim, depth, heads, mlp_ratio
         self.drop_path, self.pool, self.qkv_bias, self.ln_eps = drop_path, pool, qkv_bias, ln_eps
+        self.fixed_pos_embed, self.final_norm = fixed_pos_embed, final_norm
         self.grid = tuple(int(g) for g in grid)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, math.prod(self.grid), dim))
         rates = [drop_path * i / (depth - 1) for i in range(depth)] if depth > 1 else [drop_path]
         self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, r, qkv_bias, ln_eps) for r in rates)
-        self.norm = nn.LayerNorm(dim, eps=ln_eps)
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.norm: nn.Module = nn.LayerNorm(dim, eps=ln_eps) if final_norm else nn.Identity()
+        if fixed_pos_embed:
+            with torch.no_grad():
+                self.pos_embed.copy_(sincos_pos_embed(self.grid, dim).unsqueeze(0))
+            self.pos_embed.requires_grad_(False)
+        else:
+            nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=0.02)
         self.blocks.apply(init_weights)
-        init_weights(self.norm)
+        self.norm.apply(init_weights)
 
     def no_weight_decay(self) -> set[str]:
         return {"cls_token", "pos_embed"}
 
     def pos_embed_for(self, grid: Sequence[int]) -> torch.Tensor:
+        if self.fixed_pos_embed and tuple(grid) != self.grid:
+            return sincos_pos_embed(grid, self.embed_dim).unsqueeze(0).to(self.pos_embed)
         return interpolate_pos_embed(self.pos_embed, self.grid, grid)
 
     def num_tokens(self, size: Sequence[int]) -> int:
@@ -220,7 +234,8 @@ class VisionTransformer(nn.Module):
         return {
             "embed": self.embed.config(), "dim": self.embed_dim, "depth": self.depth, "heads": self.heads,
             "mlp_ratio": self.mlp_ratio, "drop_path": self.drop_path, "grid": list(self.grid), "pool": self.pool,
-            "qkv_bias": self.qkv_bias, "ln_eps": self.ln_eps,
+            "qkv_bias": self.qkv_bias, "ln_eps": self.ln_eps, "fixed_pos_embed": self.fixed_pos_embed,
+            "final_norm": self.final_norm,
         }
 
     @classmethod

@@ -18,3 +18,18 @@ def write() -> Callable[[Path, str], Path]:
         return path
 
     return _write
+
+
+# Four rows of the real ``vggsound.csv`` (YouTube id, start second, label, split; labels may hold commas).
+VGGSOUND_CSV = (
+    "---g-f_I2yQ,1,people marching,test\n"
+    '--0PQM4-hqg,30,"vehicle horn, car horn, honking",train\n'
+    "--56QUhyDQM,185,playing tennis,train\n"
+    "--5OkAjCI7g,40,people marching,train\n"
+)
+
+
+@pytest.fixture
+def vggsound_csv() -> str:
+    """The text of a four-row ``vggsound.csv`` in the release's format."""
+    return VGGSOUND_CSV

@@ -49,6 +49,21 @@ def test_malformed_lines(ave: Path, write) -> None:
     write(bad, "Dog barking&x&good&0&10\n")
     with pytest.raises(ValueError, match=rf"{re.escape(str(bad))}:1: category 'Dog barking'"):
         load_ave(ave, "test")
-    write(bad, "Church bell&x&good&6&2\n")
-    with pytest.raises(ValueError, match=rf"{re.escape(str(bad))}:1: .*start >= end"):
+    write(bad, "Church bell&&good&0&2\n")
+    with pytest.raises(ValueError, match=rf"{re.escape(str(bad))}:1: empty category or video id"):
         load_ave(ave, "test")
+
+
+def test_official_empty_event_is_skipped_and_reported(ave: Path, write) -> None:
+    """The official Annotations.txt holds ``Church bell&VWi2ENBuTbw&good&0&0`` and trainSet.txt lists it too: before
+    the fix the whole dataset failed to load (``start >= end`` raised while reading the annotations)."""
+    degenerate = "Church bell&VWi2ENBuTbw&good&0&0\n"
+    write(ave / "AVE_Dataset" / "Annotations.txt", HEADER + TRAIN + degenerate + VAL + TEST)
+    write(ave / "AVE_Dataset" / "trainSet.txt", HEADER + TRAIN + degenerate)
+    write(ave / "AVE_Dataset" / "testSet.txt", TEST + "Church bell&x&good&6&2\n")
+    index = load_ave(ave)
+    assert [r.id for r in index.rows if r.split == "train"] == ["RUhOCu3LNXM_0_10", "-0Ev5ej2aYc_2_7"]
+    assert index.meta["skipped"] == {"degenerate_rows": {"count": 2, "ids": ["VWi2ENBuTbw_0_0", "x_6_2"]}}
+    assert index.meta["split_sizes"] == {"train": 2, "val": 1, "test": 2}
+    assert index.meta["official_sizes"] == {"total": 4143}
+    assert load_ave(ave, "val").meta["skipped"] == {}

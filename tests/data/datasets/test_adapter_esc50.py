@@ -36,7 +36,8 @@ def test_fold_is_the_test_fold(esc: Path) -> None:
         ("5-9032-A-0", [0], "train"),
     ]
     assert index.rows[0].path == str(esc / "audio" / "1-100032-A-0.wav")
-    assert index.meta == {"fold": 1, "esc10": ["1-100032-A-0", "5-9032-A-0"], "missing_files": 1}
+    assert index.meta["esc10"] == ["1-100032-A-0", "5-9032-A-0"] and index.meta["fold"] == 1
+    assert index.meta["missing"] == {"train": 1, "test": 0} and index.meta["missing_files"] == 1
     assert [r.id for r in load_esc50(esc, "test", fold=5).rows] == ["5-9032-A-0"]
     assert len(load_esc50(esc, "train", fold=2).rows) == 3
     with pytest.raises(ValueError, match=r"fold must be in 1\.\.5"):

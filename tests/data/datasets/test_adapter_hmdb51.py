@@ -43,7 +43,8 @@ def test_split1_rows_and_class_order(hmdb: Path) -> None:
     ]
     assert index.rows[2].path == str(hmdb / "ride_bike" / "Bike_riding_ride_bike_f_cm_np1_ba_med_0.avi")
     assert index.rows[2].id == "Bike_riding_ride_bike_f_cm_np1_ba_med_0"
-    assert index.meta == {"fold": 1, "missing_files": 3}
+    assert index.meta["fold"] == 1 and index.meta["missing"] == {"train": 0, "test": 3}
+    assert index.meta["layout"].startswith("lists: testTrainMulti_7030_splits/ (official")
 
 
 def test_folds_and_unused_videos(hmdb: Path) -> None:
@@ -61,3 +62,19 @@ def test_malformed_line_and_missing_splits(hmdb: Path, tmp_path_factory: pytest.
         load_hmdb51(hmdb)
     with pytest.raises(FileNotFoundError, match="testTrainMulti_7030_splits"):
         load_hmdb51(tmp_path_factory.mktemp("empty"))
+
+
+def test_mmaction2_layout_with_macos_debris(hmdb: Path, write) -> None:
+    """tools/data/hmdb51: the split files moved into annotations/, the class folders unpacked into videos/; a copy
+    made on macOS adds ``._`` AppleDouble files, which are not split files (before: read as a class '._brush_hair')."""
+    (hmdb / "testTrainMulti_7030_splits").rename(hmdb / "annotations")
+    (hmdb / "videos").mkdir()
+    for name in VIDEOS:
+        (hmdb / name).rename(hmdb / "videos" / name)
+    write(hmdb / "annotations" / "._brush_hair_test_split1.txt", "\x00\x05\x16\x07 Mac OS X")
+    index = load_hmdb51(hmdb, check_files=True)
+    assert index.classes == ["brush_hair", "ride_bike", "smile"]
+    assert index.rows[0].path == str(hmdb / "videos" / "brush_hair" / VIDEOS["brush_hair"][0])
+    assert index.meta["layout"] == "lists: annotations/ (mmaction2); videos: videos/<class>/ (mmaction2)"
+    assert index.meta["missing"] == {"train": 0, "test": 3}
+    assert index.meta["official_sizes"] == {"train": 3570, "test": 1530}

@@ -42,7 +42,10 @@ def test_split1_rows_and_class_order(ucf: Path) -> None:
         ("v_YoYo_g01_c01", [2], "test"),
     ]
     assert index.rows[1].path == str(ucf / "UCF-101" / "HandstandPushups" / "v_HandStandPushups_g08_c01.avi")
-    assert index.meta == {"fold": 1, "missing_files": 3}
+    assert index.meta["fold"] == 1 and index.meta["missing"] == {"train": 1, "test": 2}
+    assert index.meta["layout"] == (
+        "lists: ucfTrainTestlist/ (official UCF101TrainTestSplits zip); videos: UCF-101/ (official UCF101.rar)"
+    )
 
 
 def test_folds_pick_their_lists(ucf: Path) -> None:
@@ -67,3 +70,18 @@ def test_malformed_lines(ucf: Path, write) -> None:
     test = write(ucf / "ucfTrainTestlist" / "testlist01.txt", "YoYo/v_YoYo_g01_c01.avi 3\r\n")
     with pytest.raises(ValueError, match=rf"{re.escape(str(test))}:1: expected"):
         load_ucf101(ucf, "test")
+
+
+def test_mmaction2_layout(ucf: Path) -> None:
+    """tools/data/ucf101: the split zip unpacked flat into annotations/, UCF-101/ renamed to videos/."""
+    (ucf / "ucfTrainTestlist").rename(ucf / "annotations")
+    (ucf / "UCF-101").rename(ucf / "videos")
+    index = load_ucf101(ucf, fold=1, check_files=True)
+    assert index.rows[0].path == str(ucf / "videos" / "ApplyEyeMakeup" / "v_ApplyEyeMakeup_g08_c01.avi")
+    assert index.meta["layout"] == "lists: annotations/ (mmaction2); videos: videos/ (mmaction2)"
+    assert index.meta["missing"] == {"train": 1, "test": 2}
+    assert index.meta["official_sizes"] == {"train": 9537, "test": 3783}
+    assert load_ucf101(ucf, fold=2).meta["official_sizes"] == {}
+    (ucf / "annotations" / "classInd.txt").unlink()
+    with pytest.raises(FileNotFoundError, match=r"ucfTrainTestlist/classInd\.txt \(official zip\) or .*annotations/"):
+        load_ucf101(ucf)

@@ -9,17 +9,10 @@ import pytest
 
 from xmodal.data.datasets import load_vggsound
 
-CSV = (
-    "---g-f_I2yQ,1,people marching,test\n"
-    '--0PQM4-hqg,30,"vehicle horn, car horn, honking",train\n'
-    "--56QUhyDQM,185,playing tennis,train\n"
-    "--5OkAjCI7g,40,people marching,train\n"
-)
-
 
 @pytest.fixture
-def vggsound(tmp_path: Path, write) -> Path:
-    write(tmp_path / "vggsound.csv", CSV)
+def vggsound(tmp_path: Path, write, vggsound_csv: str) -> Path:
+    write(tmp_path / "vggsound.csv", vggsound_csv)
     write(tmp_path / "video" / "---g-f_I2yQ_000001.mp4")
     write(tmp_path / "video" / "--0PQM4-hqg_000030_000040.mp4")
     write(tmp_path / "video" / "--56QUhyDQM_000184.mp4")  # different start second: not this clip
@@ -47,8 +40,8 @@ def test_splits(vggsound: Path) -> None:
         load_vggsound(vggsound, "val")
 
 
-def test_malformed_line(vggsound: Path, write) -> None:
-    bad = write(vggsound / "vggsound.csv", CSV + "--5OkAjCI7g,40,people marching,validation\n")
+def test_malformed_line(vggsound: Path, write, vggsound_csv: str) -> None:
+    bad = write(vggsound / "vggsound.csv", vggsound_csv + "--5OkAjCI7g,40,people marching,validation\n")
     with pytest.raises(ValueError, match=rf"{re.escape(str(bad))}:5: split must be train or test"):
         load_vggsound(vggsound)
     write(bad, "--5OkAjCI7g,40.5,people marching,train\n")

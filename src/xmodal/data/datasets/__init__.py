@@ -2,15 +2,19 @@
 
 Each ``load_<name>(root, split=None, *, fold=1, check_files=False)`` only parses annotation files and file names
 (no decoding), so indexing a dataset is fast and a bad annotation line fails with its file and line number.
-``REGISTRY`` maps the names used by ``xmodal data check <name> --root DIR`` to the loaders; docs/data.md
-describes every layout, split and class order.
+``REGISTRY`` maps the names used by ``xmodal data check <name> --root DIR`` to the loaders; ``load`` calls one
+the way that command does. Every index says in ``meta`` which on-disk layout was recognised and which rows were
+left out and why (``_report``; ``describe`` renders it). docs/data.md describes every layout, split and class order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from xmodal.data.dataset import DatasetIndex
+from xmodal.data.datasets._report import SKIP_REASONS, describe
 from xmodal.data.datasets.audioset import load_audioset
 from xmodal.data.datasets.ave import load_ave
 from xmodal.data.datasets.cremad import load_cremad
@@ -36,9 +40,37 @@ REGISTRY: dict[str, Callable[..., DatasetIndex]] = {
     "ravdess": load_ravdess,
 }
 
+
+
+def load(
+    name: str,
+    root: str | Path,
+    *,
+    split: str | None = None,
+    modalities: Sequence[str] = ("video", "audio"),
+    check_files: bool = True,
+) -> DatasetIndex:
+    """The registered dataset ``name``, with the files that serve ``modalities``: audio files for an audio-only
+    check (``media="audio"`` / RAVDESS ``modality="audio"``), video containers otherwise."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown dataset {name!r}; known: {sorted(REGISTRY)}")
+    loader = REGISTRY[name]
+    params = inspect.signature(loader).parameters
+    audio_only = tuple(modalities) == ("audio",)
+    options: dict[str, str] = {}
+    if "media" in params:
+        options["media"] = "audio" if audio_only else "video"
+    if "modality" in params and audio_only:
+        options["modality"] = "audio"
+    return loader(root, split, check_files=check_files, **options)
+
+
 __all__ = [
     "KINETICS_SOUND_CLASSES",
     "REGISTRY",
+    "SKIP_REASONS",
+    "describe",
+    "load",
     "load_audioset",
     "load_ave",
     "load_cremad",

@@ -1,4 +1,4 @@
-"""Helpers shared by the dataset adapters: reading annotation files, checking arguments, counting missing media.
+"""Helpers shared by the dataset adapters: reading annotation files, checking arguments, listing media.
 
 Adapters only parse annotations and file names; they never decode media. A malformed annotation line is an error
 that names the file and the 1-based line number, so a user can fix the file instead of guessing.
@@ -11,12 +11,17 @@ import os
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 
-from xmodal.data.dataset import DatasetIndex, ManifestRow
-
 SPLITS: tuple[str, ...] = ("train", "val", "test")
-MEDIA_EXTENSIONS: frozenset[str] = frozenset(
-    {".mp4", ".mkv", ".webm", ".avi", ".flv", ".mov", ".wav", ".flac", ".ogg", ".mp3", ".m4a"}
-)
+VIDEO_EXTENSIONS: frozenset[str] = frozenset({".mp4", ".mkv", ".webm", ".avi", ".flv", ".mov"})
+AUDIO_EXTENSIONS: frozenset[str] = frozenset({".wav", ".flac", ".ogg", ".mp3", ".m4a"})
+MEDIA_EXTENSIONS: frozenset[str] = VIDEO_EXTENSIONS | AUDIO_EXTENSIONS
+MEDIA_CHOICES: tuple[str, ...] = ("auto", "video", "audio")
+# macOS leaves AppleDouble ``._name`` files next to every file it copies and zips carry them in ``__MACOSX/``:
+# they share the media's name and extension but hold no media, so every listing skips them.
+_JUNK_NAMES = frozenset({"__MACOSX", ".DS_Store", "Thumbs.db"})
+# A Git LFS pointer: a ~130-byte text file, which is what a zip download of an LFS repository (CREMA-D) contains.
+_LFS_MAGIC = b"version https://git-lfs.github.com/spec/"
+_LFS_MAX_BYTES = 1024
 
 
 def as_root(root: str | Path) -> Path:
@@ -34,14 +39,6 @@ def require_file(path: Path, what: str) -> Path:
     if not path.is_file():
         raise FileNotFoundError(f"{what} not found: expected {path}")
     return path
-
-
-def first_existing(candidates: Sequence[Path], what: str) -> Path:
-    """The first candidate that is a file; the error lists every place that was looked at."""
-    for candidate in candidates:
-        if candidate.is_file():
-            return candidate
-    raise FileNotFoundError(f"{what} not found; looked for: " + ", ".join(str(c) for c in candidates))
 
 
 def text_lines(path: Path) -> Iterator[tuple[int, str]]:
@@ -88,15 +85,74 @@ def check_fold(dataset: str, fold: int, n_folds: int) -> int:
     return fold
 
 
+def require_root(base: Path, dataset: str, expected: str) -> Path:
+    """The one error for a root that cannot be a copy of ``dataset``: it names the path and the layouts expected."""
+    if not base.is_dir():
+        raise FileNotFoundError(f"{dataset} root {base} is not a folder; expected {expected}")
+    return base
+
+
+def is_junk(name: str) -> bool:
+    """macOS and Windows debris (``._*`` AppleDouble files, ``__MACOSX/``, ``.DS_Store``) that is never media."""
+    return name in _JUNK_NAMES or name.startswith("._")
+
+
+def is_media(name: str) -> bool:
+    return not is_junk(name) and os.path.splitext(name)[1].lower() in MEDIA_EXTENSIONS
+
+
+def is_lfs_pointer(path: Path) -> bool:
+    """A Git LFS pointer stub in place of the media file (small, starts with the LFS spec line)."""
+    try:
+        if path.stat().st_size > _LFS_MAX_BYTES:
+            return False
+        with path.open("rb") as handle:
+            return handle.read(len(_LFS_MAGIC)) == _LFS_MAGIC
+    except OSError:
+        return False
+
+
+def list_folder(directory: Path) -> list[Path]:
+    """The entries of ``directory`` without junk, sorted; empty when it does not exist."""
+    if not directory.is_dir():
+        return []
+    return sorted(path for path in directory.iterdir() if not is_junk(path.name))
+
+
 def index_media(directory: Path) -> list[Path]:
-    """Every media file below ``directory`` (recursively, sorted for determinism); empty when it does not exist."""
+    """Every media file below ``directory`` (recursively, sorted, junk skipped); empty when it does not exist."""
     if not directory.is_dir():
         return []
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(directory):
-        dirnames.sort()
-        found.extend(Path(dirpath, name) for name in sorted(filenames) if Path(name).suffix.lower() in MEDIA_EXTENSIONS)
+        dirnames[:] = sorted(name for name in dirnames if not is_junk(name))
+        found.extend(Path(dirpath, name) for name in sorted(filenames) if is_media(name))
     return found
+
+
+def check_media(dataset: str, media: str) -> str:
+    if media not in MEDIA_CHOICES:
+        raise ValueError(f"{dataset}: media must be one of {MEDIA_CHOICES}, got {media!r}")
+    return media
+
+
+def pick_media(candidates: Sequence[Path], media: str) -> Path | None:
+    """The file to use when one clip exists as several files (``video/x.mp4`` next to ``wav/x.wav``).
+
+    ``"video"``: a video container only. ``"audio"``: an audio file, else a container (its audio track).
+    ``"auto"``: a container (both modalities), else an audio file. Ties go to ``.mp4``, then the sorted path, so
+    the choice never depends on the order the folders were walked in."""
+    order = sorted(candidates, key=lambda path: (path.suffix.lower() != ".mp4", str(path)))
+    videos = [path for path in order if path.suffix.lower() in VIDEO_EXTENSIONS]
+    audios = [path for path in order if path.suffix.lower() in AUDIO_EXTENSIONS]
+    ranked = {"video": videos, "audio": audios + videos, "auto": videos + audios}[media]
+    return ranked[0] if ranked else None
+
+
+def both_media_note(count: int, what: str, media: str) -> str:
+    """The report line for clips that exist as both an audio and a video file."""
+    kind = "audio" if media == "audio" else "video"
+    return f"{count} {what} exist as both an audio and a video file; media={media!r} used the {kind} file"
 
 
 def actor_fold_split(actors: Iterable[int], fold: int, n_folds: int = 5) -> dict[int, str]:
@@ -111,21 +167,3 @@ def actor_fold_split(actors: Iterable[int], fold: int, n_folds: int = 5) -> dict
         which = position % n_folds
         assignment[actor] = "test" if which == test_fold else "val" if which == val_fold else "train"
     return assignment
-
-
-def build_index(
-    name: str,
-    rows: list[ManifestRow],
-    classes: list[str],
-    root: Path,
-    *,
-    check_files: bool,
-    multilabel: bool = False,
-    meta: dict | None = None,
-) -> DatasetIndex:
-    """Assemble the index; with ``check_files`` the rows whose media file is absent are kept and counted in
-    ``meta["missing_files"]`` (``xmodal data check`` reports them)."""
-    info = dict(meta or {})
-    if check_files:
-        info["missing_files"] = sum(1 for row in rows if not os.path.isfile(row.path))
-    return DatasetIndex(name=name, rows=rows, classes=classes, multilabel=multilabel, root=str(root), meta=info)

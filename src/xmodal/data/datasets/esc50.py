@@ -19,21 +19,23 @@ from xmodal.data.dataset import DatasetIndex, ManifestRow
 from xmodal.data.datasets._common import (
     annotation_error,
     as_root,
-    build_index,
     check_fold,
     check_split,
     csv_records,
     require_file,
+    require_root,
 )
+from xmodal.data.datasets._report import Report, build_index
 
 _HEADER = ["filename", "fold", "target", "category", "esc10", "src_file", "take"]
 _FOLDS = 5
+OFFICIAL_SIZES = {"train": 1600, "test": 400}  # 2,000 clips in 5 equal folds (Piczak 2015)
 
 
 def load_esc50(root: str | Path, split: str | None = None, *, fold: int = 1, check_files: bool = False) -> DatasetIndex:
     """ESC-50 with test fold ``fold``: ``test`` = that fold, ``train`` = the other four."""
     check_fold("esc50", fold, _FOLDS)
-    base = as_root(root)
+    base = require_root(as_root(root), "ESC-50", "meta/esc50.csv and audio/ (the ESC-50 repository)")
     splits = check_split("esc50", split, ("train", "test"))
     csv_path = require_file(base / "meta" / "esc50.csv", "ESC-50 metadata")
     records = csv_records(csv_path)
@@ -69,4 +71,7 @@ def load_esc50(root: str | Path, split: str | None = None, *, fold: int = 1, che
     ]
     meta = {"fold": fold, "esc10": [Path(f).stem for f, _, _, is_esc10 in clips if is_esc10]}
     classes = [names[i] for i in range(len(names))]
-    return build_index("esc50", rows, classes, base, check_files=check_files, meta=meta)
+    report = Report(layout="ESC-50 repository (meta/esc50.csv, audio/)")
+    return build_index(
+        "esc50", rows, classes, base, check_files=check_files, meta=meta, report=report, official=OFFICIAL_SIZES
+    )

@@ -19,12 +19,13 @@ from xmodal.data.dataset import DatasetIndex, ManifestRow
 from xmodal.data.datasets._common import (
     annotation_error,
     as_root,
-    build_index,
     check_fold,
     check_split,
     csv_records,
     require_file,
+    require_root,
 )
+from xmodal.data.datasets._report import Report, build_index
 
 
 def _read_vocabulary(path: Path) -> tuple[list[str], list[str]]:
@@ -72,7 +73,7 @@ def load_fsd50k(
 ) -> DatasetIndex:
     """FSD50K ``train`` / ``val`` (from dev.csv) and ``test`` (eval.csv), multi-label."""
     check_fold("fsd50k", fold, 1)
-    base = as_root(root)
+    base = require_root(as_root(root), "FSD50K", "FSD50K.ground_truth/ and FSD50K.{dev,eval}_audio/")
     splits = check_split("fsd50k", split, ("train", "val", "test"))
     truth = base / "FSD50K.ground_truth"
     names, mids = _read_vocabulary(require_file(truth / "vocabulary.csv", "FSD50K vocabulary"))
@@ -90,4 +91,9 @@ def load_fsd50k(
             if s in splits
         )
     meta = {"mids": mids}
-    return build_index("fsd50k", rows, names, base, check_files=check_files, multilabel=True, meta=meta)
+    report = Report(layout="Zenodo release (FSD50K.ground_truth/, FSD50K.{dev,eval}_audio/)")
+    official = {"total": 51197} if split is None else {}  # Fonseca et al. 2022
+    return build_index(
+        "fsd50k", rows, names, base, check_files=check_files, multilabel=True, meta=meta, report=report,
+        official=official,
+    )

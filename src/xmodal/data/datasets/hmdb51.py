@@ -1,14 +1,16 @@
 """HMDB51 (Kuehne et al. 2011): 6,766 clips, 51 actions, three official 70/30 splits.
 
-XKD reports accuracy averaged over the three splits (xkd.md §4). Layout read here::
+XKD reports accuracy averaged over the three splits (xkd.md §4). Layouts read here::
 
-    ROOT/testTrainMulti_7030_splits/{class}_test_split{1,2,3}.txt
-        "April_09_brush_hair_u_nm_np1_ba_goo_0.avi 1 "   tag 1 = train, 2 = test, 0 = unused in this split
-    ROOT/{class}/{video}.avi
+    official rars                                            mmaction2 (tools/data/hmdb51)
+    ROOT/testTrainMulti_7030_splits/{class}_test_split{n}.txt   ROOT/annotations/{class}_test_split{n}.txt
+    ROOT/{class}/{video}.avi                                 ROOT/videos/{class}/{video}.avi
+
+    "April_09_brush_hair_u_nm_np1_ba_goo_0.avi 1 "   tag 1 = train, 2 = test, 0 = unused in this split
 
 Class names contain underscores (``brush_hair``, ``ride_bike``), so the class is everything before
 ``_test_split{n}.txt``. ``fold`` (1–3) picks the split. Class indices: sorted class names. Videos tagged 0 are
-left out of every split.
+left out of every split. Each split holds 70 training and 30 test clips per class.
 """
 
 from __future__ import annotations
@@ -20,14 +22,31 @@ from xmodal.data.dataset import DatasetIndex, ManifestRow
 from xmodal.data.datasets._common import (
     annotation_error,
     as_root,
-    build_index,
     check_fold,
     check_split,
+    list_folder,
+    require_root,
     text_lines,
 )
+from xmodal.data.datasets._report import Report, build_index
 
 _SPLIT_FILE = re.compile(r"^(?P<cls>.+)_test_split(?P<n>[123])\.txt$")
 _TAGS = {"0": None, "1": "train", "2": "test"}
+_LIST_DIRS = (("testTrainMulti_7030_splits", "official test_train_splits.rar"), ("annotations", "mmaction2"))
+_VIDEO_DIRS = (("videos", "mmaction2"),)
+OFFICIAL_SIZES = {"train": 51 * 70, "test": 51 * 30}
+
+
+def _split_files(base: Path, fold: int) -> tuple[dict[str, Path], Path, str]:
+    for name, source in _LIST_DIRS:
+        matches = [(_SPLIT_FILE.match(path.name), path) for path in list_folder(base / name)]
+        files = {match["cls"]: path for match, path in matches if match and int(match["n"]) == fold}
+        if files:
+            return files, base / name, source
+    raise FileNotFoundError(
+        f"HMDB51 split files not found: expected {base}/testTrainMulti_7030_splits/<class>_test_split{fold}.txt "
+        f"(official) or {base}/annotations/<class>_test_split{fold}.txt (mmaction2)"
+    )
 
 
 def load_hmdb51(
@@ -35,17 +54,11 @@ def load_hmdb51(
 ) -> DatasetIndex:
     """HMDB51 official split ``fold`` (1–3): ``train`` = tag 1, ``test`` = tag 2 in ``{class}_test_split{fold}``."""
     check_fold("hmdb51", fold, 3)
-    base = as_root(root)
+    base = require_root(as_root(root), "HMDB51", "testTrainMulti_7030_splits/ + class folders, or annotations/ + "
+                        "videos/")
     splits = check_split("hmdb51", split, ("train", "test"))
-    folder = base / "testTrainMulti_7030_splits"
-    split_files: dict[str, Path] = {}
-    if folder.is_dir():
-        for path in folder.iterdir():
-            match = _SPLIT_FILE.match(path.name)
-            if match and int(match["n"]) == fold:
-                split_files[match["cls"]] = path
-    if not split_files:
-        raise FileNotFoundError(f"HMDB51 split files not found: expected {folder}/<class>_test_split{fold}.txt")
+    split_files, list_dir, list_source = _split_files(base, fold)
+    videos, video_source = next(((base / n, s) for n, s in _VIDEO_DIRS if (base / n).is_dir()), (base, "ROOT"))
     classes = sorted(split_files)
     rows: list[ManifestRow] = []
     for label, name in enumerate(classes):
@@ -56,6 +69,9 @@ def load_hmdb51(
                 raise annotation_error(path, lineno, f"expected '<video>.avi <0|1|2>', got {line!r}")
             tag = _TAGS[parts[1]]
             if tag is not None and tag in splits:
-                video = base / name / parts[0]
+                video = videos / name / parts[0]
                 rows.append(ManifestRow(path=str(video), labels=[label], split=tag, id=Path(parts[0]).stem))
-    return build_index("hmdb51", rows, classes, base, check_files=check_files, meta={"fold": fold})
+    shown = "ROOT" if videos == base else videos.name
+    report = Report(layout=f"lists: {list_dir.name}/ ({list_source}); videos: {shown}/<class>/ ({video_source})")
+    return build_index("hmdb51", rows, classes, base, check_files=check_files, meta={"fold": fold}, report=report,
+                       official={s: OFFICIAL_SIZES[s] for s in splits})

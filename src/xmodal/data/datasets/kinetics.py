@@ -1,38 +1,51 @@
 """Kinetics-400 (Kay et al. 2017) and its audible subset Kinetics-Sound (Arandjelović & Zisserman 2017).
 
-XKD pretrains on both and evaluates on both (xkd.md §4, Suppl. A.1). Layout read here::
+XKD pretrains on both and evaluates on both (xkd.md §4, Suppl. A.1). Layouts read here::
 
-    ROOT/annotations/{train,validate,test}.csv      (also accepted: ROOT/*.csv, val.csv, kinetics-400_*.csv)
-    ROOT/{train,val,test}/{class name}/{youtube_id}_{start:06d}_{end:06d}.mp4
+    ROOT/annotations/{train,validate,test}.csv       DeepMind release (val.csv: CVDF, torchvision;
+    ROOT/annotations/kinetics_{train,val,test}.csv   mmaction2         kinetics-400_*.csv; or the CSVs in ROOT/)
+    ROOT/{train,val,test}/…  ROOT/videos_{train,val}/…  ROOT/train_256/…   clips named
+                                 {youtube_id}_{start:06d}_{end:06d}.{mp4,mkv,webm}, flat or in class folders
+    ROOT/replacement/replacement_for_corrupted_k400/…   CVDF's re-encoded clips, used instead of the originals
 
-Class folders may spell spaces as underscores, and a split folder without class folders (the flat CVDF mirror)
-is accepted. CSV columns are ``label,youtube_id,time_start,time_end,split[,is_cc]``. Clips are pre-trimmed to
-[time_start, time_end], so rows carry no start/end. Class indices: the sorted label names of all annotation files
-found, so the index of a class does not depend on the split that was loaded.
+``_kinetics_videos`` finds the clips whatever the folder naming; the layout found is named in ``meta["layout"]``
+and per split in ``meta["videos"]``. CSV columns are ``label,youtube_id,time_start,time_end,split[,is_cc]``.
+Clips are pre-trimmed to [time_start, time_end], so rows carry no start/end. Class indices: the sorted label names
+of all annotation files found, so the index of a class does not depend on the split that was loaded.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 
 from xmodal.data.dataset import DatasetIndex, ManifestRow
 from xmodal.data.datasets._common import (
+    SPLITS,
     annotation_error,
     as_root,
-    build_index,
     check_fold,
     check_split,
     csv_records,
+    require_root,
 )
+from xmodal.data.datasets._kinetics_videos import (
+    canonical_path,
+    folder_style,
+    locate_replacements,
+    locate_split,
+    majority_naming,
+)
+from xmodal.data.datasets._report import Report, build_index
 
 _CSV_NAMES: dict[str, tuple[str, ...]] = {
-    "train": ("train.csv", "kinetics-400_train.csv", "kinetics_400_train.csv"),
-    "val": ("validate.csv", "val.csv", "kinetics-400_val.csv", "kinetics_400_val.csv"),
-    "test": ("test.csv", "kinetics-400_test.csv", "kinetics_400_test.csv"),
+    "train": ("train.csv", "kinetics_train.csv", "kinetics-400_train.csv", "kinetics_400_train.csv"),
+    "val": ("validate.csv", "val.csv", "kinetics_val.csv", "kinetics-400_val.csv", "kinetics_400_val.csv"),
+    "test": ("test.csv", "kinetics_test.csv", "kinetics-400_test.csv", "kinetics_400_test.csv"),
 }
-_SPLIT_DIRS: dict[str, tuple[str, ...]] = {"train": ("train",), "val": ("val", "validate", "valid"), "test": ("test",)}
+# Rows of the annotation CSVs CVDF hosts (cvdfoundation/kinetics-dataset, arrange_by_classes.py); CVDF's tarballs
+# hold 240,258 / 19,881 / 38,685 of those clips, plus 1,392 replacements for corrupted training clips.
+OFFICIAL_SIZES = {"train": 246534, "val": 19906, "test": 39805}
 _REQUIRED = ("label", "youtube_id", "time_start", "time_end")
 
 # Kinetics-Sound, 32 classes. L3 (Arandjelović & Zisserman 2017, §4) lists 34 classes named after a pre-release
@@ -49,6 +62,8 @@ KINETICS_SOUND_CLASSES: tuple[str, ...] = (
     "ripping paper", "shoveling snow", "shuffling cards", "singing", "stomping grapes", "strumming guitar",
     "tap dancing", "tapping guitar", "tapping pen", "tickling",
 )  # fmt: skip
+
+
 
 
 def _annotation_file(root: Path, split: str) -> Path | None:
@@ -89,51 +104,82 @@ def _read_csv(path: Path) -> list[tuple[int, str, str, int, int]] | None:
     return clips
 
 
-class _VideoLocator:
-    """Where a clip's file lives: ``{split}/{class}/…``, ``{split}/{class_with_underscores}/…`` or ``{split}/…``.
-
-    The choice is made once per class folder (a directory check), not per clip."""
-
-    def __init__(self, root: Path, split: str) -> None:
-        self.split_dir = next((root / d for d in _SPLIT_DIRS[split] if (root / d).is_dir()), root / split)
-        self.flat = False
-        if self.split_dir.is_dir():
-            with os.scandir(self.split_dir) as entries:  # d_type from the directory listing: no stat per clip
-                self.flat = not any(entry.is_dir() for entry in entries)
-        self._class_dirs: dict[str, Path] = {}
-
-    def path(self, label: str, ytid: str, start: int, end: int) -> Path:
-        name = f"{ytid}_{start:06d}_{end:06d}.mp4"
-        if self.flat:
-            return self.split_dir / name
-        if label not in self._class_dirs:
-            spaced, underscored = self.split_dir / label, self.split_dir / label.replace(" ", "_")
-            self._class_dirs[label] = underscored if not spaced.is_dir() and underscored.is_dir() else spaced
-        return self._class_dirs[label] / name
-
-
-def _not_found(base: Path, split: str) -> FileNotFoundError:
-    names = ", ".join(_CSV_NAMES[split])
+def _not_found(base: Path) -> FileNotFoundError:
+    names = "; ".join(f"{s}: " + ", ".join(_CSV_NAMES[s]) for s in SPLITS)
     return FileNotFoundError(
-        f"Kinetics-400 {split} annotations not found: looked for {names} in {base}/annotations/ and {base}/"
+        f"Kinetics-400 annotations not found in {base}/annotations/ or {base}/: expected the DeepMind/CVDF/"
+        f"torchvision CSVs or mmaction2's kinetics_*.csv ({names})"
     )
+
+
+def _layout(found: dict[str, Path | None]) -> str:
+    names = [path.name for path in found.values() if path is not None]
+    if any(name.startswith("kinetics_") and not name.startswith("kinetics_400") for name in names):
+        return "mmaction2 (annotations/kinetics_*.csv)"
+    if "validate.csv" in names:
+        return "DeepMind release (train/validate/test.csv)"
+    if "val.csv" in names:
+        return "CVDF / torchvision (annotations/{train,val,test}.csv)"
+    return "Kinetics CSVs (" + ", ".join(names) + ")"
+
+
+def _rows_of_split(
+    base: Path,
+    split: str,
+    clips: list[tuple[int, str, str, int, int]],
+    index: dict[str, int],
+    replacements: dict[str, Path],
+    report: Report,
+) -> tuple[list[ManifestRow], str]:
+    """The rows of one split and a description of where its videos were found."""
+    videos, unread = locate_split(base, split)
+    labels = sorted({clip[1] for clip in clips})
+    naming = majority_naming(videos, labels)
+    rows: list[ManifestRow] = []
+    replaced = 0
+    for _, label, ytid, start, end in clips:
+        if label not in index:
+            continue
+        clip_id = f"{ytid}_{start:06d}_{end:06d}"
+        path, copies = videos.find(clip_id) if videos is not None else (None, 0)
+        if copies > 1:
+            report.skip("duplicates", clip_id)
+        substitute = replacements.get(clip_id) or replacements.get(ytid)
+        if substitute is not None:
+            path, replaced = substitute, replaced + 1
+        path = path or canonical_path(videos, base, split, label, clip_id, naming)
+        rows.append(ManifestRow(path=str(path), labels=[index[label]], split=split, id=clip_id))
+    if videos is None:
+        return rows, "no video folder"
+    parts = [f"{videos.folder.name}/", folder_style(videos.class_dirs, labels)]
+    if videos.nested:
+        first = videos.nested[0].parent.relative_to(base)
+        parts.append(f"{len(videos.nested)} files in nested folders such as {first}/ (CVDF part_120.tar.gz)")
+    if replaced:
+        parts.append(f"{replaced} CVDF replacement clips used")
+    if unread:
+        parts.append("not read: " + ", ".join(f"{path.name}/" for path in unread))
+    return rows, "; ".join(parts)
 
 
 def _load(
     name: str, root: str | Path, split: str | None, fold: int, check_files: bool, keep: Sequence[str] | None
 ) -> DatasetIndex:
     check_fold(name, fold, 1)
-    base = as_root(root)
-    splits = check_split(name, split, ("train", "val", "test"))
-    found = {s: _annotation_file(base, s) for s in ("train", "val", "test")}
+    base = require_root(as_root(root), "Kinetics-400", "annotations/*.csv and split folders of clips")
+    splits = check_split(name, split, SPLITS)
+    found = {s: _annotation_file(base, s) for s in SPLITS}
     if split is not None and found[split] is None:
-        raise _not_found(base, split)
+        raise FileNotFoundError(f"Kinetics-400 {split} annotations not found: looked for "
+                                f"{', '.join(_CSV_NAMES[split])} in {base}/annotations/ and {base}/")
+    if all(path is None for path in found.values()):
+        raise _not_found(base)
     read = {s: _read_csv(path) for s, path in found.items() if path is not None}
     if split is not None and read[split] is None:
         raise ValueError(f"{found[split]} has no 'label' column (held-out annotations); use the labelled release")
     parsed = {s: clips for s, clips in read.items() if clips is not None}
     if not parsed:
-        raise _not_found(base, "train")
+        raise ValueError(f"the Kinetics-400 annotations in {base} hold no labels (held-out test CSVs only)")
     labels = {label for clips in parsed.values() for _, label, *_ in clips}
     if keep is not None:
         unknown = sorted(set(keep) - labels)
@@ -141,18 +187,26 @@ def _load(
             raise ValueError(f"{name}: class(es) {unknown} do not occur in the annotation files {sorted(parsed)}")
     classes = sorted(labels if keep is None else keep)
     index = {label: i for i, label in enumerate(classes)}
+    report = Report(layout=_layout(found))
+    replacement_dir, replacements = locate_replacements(base)
+    videos: dict[str, str] = {}
     rows: list[ManifestRow] = []
     for s in splits:
-        if s not in parsed:
-            continue
-        locator = _VideoLocator(base, s)
-        for _, label, ytid, start, end in parsed[s]:
-            if label not in index:
-                continue
-            path = locator.path(label, ytid, start, end)
-            rows.append(ManifestRow(path=str(path), labels=[index[label]], split=s, id=f"{ytid}_{start:06d}_{end:06d}"))
-    meta = {"annotation_files": {s: str(found[s]) for s in parsed}, "unlabelled": sorted(set(read) - set(parsed))}
-    return build_index(name, rows, classes, base, check_files=check_files, meta=meta)
+        if s in parsed:
+            split_rows, videos[s] = _rows_of_split(base, s, parsed[s], index, replacements, report)
+            rows.extend(split_rows)
+    report.layout += "; " + "; ".join(f"{s} videos: {text}" for s, text in videos.items())
+    if replacement_dir is not None:
+        report.note(f"replacement clips: {replacement_dir.relative_to(base)}/ ({len(replacements)} files)")
+    meta = {
+        "annotation_files": {s: str(found[s]) for s in parsed},
+        "unlabelled": sorted(set(read) - set(parsed)),
+        "videos": videos,
+    }
+    official = OFFICIAL_SIZES if keep is None else {}
+    return build_index(
+        name, rows, classes, base, check_files=check_files, meta=meta, report=report, official=official
+    )
 
 
 def load_kinetics400(

@@ -7,7 +7,8 @@ The lead registers it in ``xmodal/cli/data.py``::
     p.set_defaults(func=run_synth)
 
 Every :class:`SynthConfig` field is a flag (``--object-frac``, ``--general-levels`` …), derived from the
-dataclass so a new knob cannot be forgotten here.
+dataclass so a new knob cannot be forgotten here; the encoder's ``preset`` knob is ``--x264-preset`` because
+``--preset`` names a benchmark preset (:mod:`xmodal.data.synth.presets`).
 """
 
 from __future__ import annotations
@@ -20,65 +21,97 @@ from pathlib import Path
 
 from xmodal.data.synth.config import SynthConfig, SynthConfigError
 from xmodal.data.synth.generate import generate
+from xmodal.data.synth.presets import GROUPS, preset_config, preset_names
 
 _MAIN = ("clips", "seed")
 
 
 def _flag(name: str) -> str:
-    return "--" + name.replace("_", "-")
+    return "--x264-preset" if name == "preset" else "--" + name.replace("_", "-")
 
 
 def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``--out``, ``--clips``, ``--seed``, ``--workers``, ``--demo``, ``--json`` and one flag per knob."""
+    """Add ``--out``, ``--clips``, ``--seed``, ``--workers``, ``--preset``, ``--demo``, ``--json`` and one flag per
+    knob."""
     defaults = SynthConfig()
-    parser.add_argument("--out", required=True, type=Path, help="output folder (clips/, manifest.csv, manifest.json)")
-    parser.add_argument("--clips", type=int, default=None, help=f"number of clips (default {defaults.clips}; "
-                        f"--demo: {SynthConfig.demo().clips})")
+    parser.add_argument("--out", required=True, type=Path, help="output folder (clips/, manifest.csv, manifest.json);"
+                        " a preset group writes one sub-folder per preset")
+    parser.add_argument("--clips", type=int, default=None, help=f"number of clips (default {defaults.clips}, or the "
+                        "preset's)")
     parser.add_argument("--seed", type=int, default=defaults.seed, help="benchmark seed (default %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="render processes (default %(default)s); the output "
                         "does not depend on it")
-    parser.add_argument("--demo", action="store_true", help="start from the CPU-demo preset (32² frames) instead "
-                        "of the paper-size default (112²)")
+    parser.add_argument("--preset", dest="preset_name", choices=preset_names(), default=None, metavar="NAME",
+                        help="start from a named benchmark instead of the paper-size default (112²): "
+                        f"{', '.join(preset_names())}; see docs/synthetic.md")
+    parser.add_argument("--demo", action="store_true", help="same as --preset demo (32² frames, 2,000 clips)")
     parser.add_argument("--json", type=Path, default=None, help="also write a JSON summary here")
     knobs = parser.add_argument_group("benchmark knobs (see docs/synthetic.md)")
     for field in dataclasses.fields(SynthConfig):
         if field.name in _MAIN:
             continue
         default = getattr(defaults, field.name)
-        if isinstance(default, tuple):
+        if field.name == "preset":
+            knobs.add_argument(_flag(field.name), dest="preset", default=None,
+                               help=f"libx264 preset (default {default})")
+        elif isinstance(default, tuple):
             knobs.add_argument(_flag(field.name), type=float, nargs=len(default), default=None,
                                metavar=("TRAIN", "VAL", "TEST"), help=f"default {' '.join(map(str, default))}")
         else:
             knobs.add_argument(_flag(field.name), type=type(default), default=None, help=f"default {default}")
 
 
-def config_from_args(args: argparse.Namespace) -> SynthConfig:
-    """The config the flags describe: the chosen preset, then every flag that was given."""
+def _preset_name(args: argparse.Namespace) -> str | None:
+    name = getattr(args, "preset_name", None)
+    if args.demo and name not in (None, "demo"):
+        raise SynthConfigError(f"--demo and --preset {name} disagree; give one of them")
+    return "demo" if args.demo else name
+
+
+def configs_from_args(args: argparse.Namespace) -> dict[str, SynthConfig]:
+    """``{sub-folder: config}`` the flags describe: the chosen preset (each member of a group, in its own
+    sub-folder; a single benchmark has the sub-folder ``""``), then every knob flag that was given."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(SynthConfig)
              if getattr(args, f.name, None) is not None}
     if "splits" in given:
         given["splits"] = tuple(given["splits"])
-    return SynthConfig.demo(**given) if args.demo else SynthConfig(**given)
+    name = _preset_name(args)
+    if name is None:
+        return {"": SynthConfig(**given)}
+    if name in GROUPS:
+        return {member: preset_config(member, **given) for member in GROUPS[name]}
+    return {"": preset_config(name, **given)}
+
+
+def config_from_args(args: argparse.Namespace) -> SynthConfig:
+    """The single config the flags describe (a preset group is an error here: use :func:`configs_from_args`)."""
+    configs = configs_from_args(args)
+    if len(configs) != 1:
+        raise SynthConfigError("a preset group describes several benchmarks")
+    return next(iter(configs.values()))
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    """Generate the benchmark; print where it is, the class count, γ and the time taken. Exit code 2 on a bad
-    knob (the message names it)."""
+    """Generate the benchmark(s); print where each is, the class count, γ and the time taken. Exit code 2 on a bad
+    knob (the message names it). ``--json`` holds one summary, or ``{sub-folder: summary}`` for a group."""
     try:
-        cfg = config_from_args(args)
-    except SynthConfigError as err:
+        configs = configs_from_args(args)
+    except (SynthConfigError, TypeError) as err:
         print(f"xmodal data synth: {err}")
         return 2
-    start = time.perf_counter()
-    manifest = generate(cfg, args.out, workers=args.workers, progress=True)
-    seconds = time.perf_counter() - start
-    shares = cfg.shares()
-    summary = {"manifest": str(manifest), "clips": cfg.clips, "classes": cfg.num_classes, **shares,
-               "size": cfg.size, "seconds": round(seconds, 2)}
-    print(f"wrote {cfg.clips} clips ({cfg.num_classes} classes, {cfg.size}² at {cfg.fps} fps, {cfg.duration:g} s) "
-          f"in {seconds:.1f} s → {manifest}  [γ={shares['gamma']:.3f} α={shares['alpha']:.3f} "
-          f"β={shares['beta']:.3f}]")
+    summaries = {}
+    for sub, cfg in configs.items():
+        start = time.perf_counter()
+        manifest = generate(cfg, args.out / sub, workers=args.workers, progress=True)
+        seconds = time.perf_counter() - start
+        shares = cfg.shares()
+        summaries[sub] = {"manifest": str(manifest), "preset": sub or _preset_name(args), "clips": cfg.clips,
+                          "classes": cfg.num_classes, **shares, "size": cfg.size, "seconds": round(seconds, 2)}
+        print(f"wrote {cfg.clips} clips ({cfg.num_classes} classes, {cfg.size}² at {cfg.fps} fps, "
+              f"{cfg.duration:g} s) in {seconds:.1f} s → {manifest}  [γ={shares['gamma']:.3f} "
+              f"α={shares['alpha']:.3f} β={shares['beta']:.3f}]")
     if args.json is not None:
         args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+        payload = summaries.get("", summaries)
+        args.json.write_text(json.dumps(payload, indent=2) + "\n")
     return 0

@@ -22,6 +22,12 @@ from typing import Any
 
 SYNTH_VERSION = "1.0"
 SHAPES: tuple[str, ...] = ("square", "disk", "diamond", "ring")
+VIDEO_CUES = ("orientation", "relative")
+AUDIO_CUES = ("pitch", "interval")
+# Knobs added after version 1.0. ``to_dict`` writes them only when they differ from their defaults, so a benchmark
+# generated with the 1.0 knobs (the demo preset) keeps a byte-identical manifest.json; ``from_dict`` restores the
+# defaults when they are absent.
+ADDED_KNOBS = ("video_cue", "bar_aspect", "audio_cue", "interval_min", "transpose_bands")
 
 
 class SynthConfigError(ValueError):
@@ -72,6 +78,15 @@ class SynthConfig:
     noise_db_min: float = -40.0
     noise_db_max: float = -20.0
     hum_level: float = 0.05
+    # harder cues (presets hard-audio; docs/synthetic.md "Cues"): "relative" draws the object as a bar at a random
+    # angle with stripes at (bar angle + general angle); "interval" plays two tones whose distance in mel bands is
+    # ``interval_min + general * pitch_bin_step``, the lower one at ``pitch_bin0`` plus a random transposition in
+    # [0, transpose_bands] bands. Both keep the class out of any bag of local orientations / pitches.
+    video_cue: str = "orientation"
+    bar_aspect: float = 0.5
+    audio_cue: str = "pitch"
+    interval_min: int = 8
+    transpose_bands: float = 0.0
     # splits and encoding
     splits: tuple[float, float, float] = (0.7, 0.1, 0.2)
     crf: int = 18
@@ -85,7 +100,7 @@ class SynthConfig:
             (self.fps >= 1, "fps must be >= 1"),
             (self.duration > 0, "duration must be > 0"),
             (self.sample_rate in (8000, 16000, 22050, 24000, 32000, 44100, 48000), "sample_rate not AAC-friendly"),
-            (1 <= self.general_levels <= 8, "general_levels must be in 1..8"),
+            (1 <= self.general_levels <= 16, "general_levels must be in 1..16"),
             (1 <= self.video_levels <= len(SHAPES), f"video_levels must be in 1..{len(SHAPES)}"),
             (1 <= self.audio_levels <= 6, "audio_levels must be in 1..6"),
             (self.num_classes >= 2, "general_levels * video_levels * audio_levels must be >= 2"),
@@ -94,10 +109,19 @@ class SynthConfig:
             (0 < self.speed_min <= self.speed_max, "need 0 < speed_min <= speed_max"),
             (self.distractors >= 0 and 0 <= self.distractor_alpha <= 1, "distractors/distractor_alpha out of range"),
             (0 <= self.distractor_stripe_contrast <= 1, "distractor_stripe_contrast must be in [0, 1]"),
-            (math.gcd(self.pitch_bin_step, self.patch_height) == 1,
+            (self.video_cue in VIDEO_CUES, f"video_cue must be one of {VIDEO_CUES}"),
+            (self.audio_cue in AUDIO_CUES, f"audio_cue must be one of {AUDIO_CUES}"),
+            (self.video_cue == "orientation" or self.video_levels == 1,
+             "video_cue 'relative' draws a bar: it needs video_levels 1 (no silhouette factor)"),
+            (0.2 <= self.bar_aspect <= 1.0, "bar_aspect must be in [0.2, 1]"),
+            (self.audio_cue == "interval" or self.transpose_bands == 0,
+             "transpose_bands needs audio_cue 'interval' (a transposed pitch would blur the pitch classes)"),
+            (self.transpose_bands >= 0 and self.interval_min >= 1, "need transpose_bands >= 0 and interval_min >= 1"),
+            (self.audio_cue == "interval" or math.gcd(self.pitch_bin_step, self.patch_height) == 1,
              "pitch_bin_step must be coprime with patch_height (else classes share a mel row inside a patch)"),
-            (self.pitch_bin0 + self.pitch_bin_step * (self.general_levels - 1) < self.offscreen_bin0 - 2,
+            (self.audio_levels == 1 or self.top_general_band < self.offscreen_bin0 - 2,
              "general pitches must stay below the off-screen band"),
+            (self.top_general_band < self.mel_bins - 1, "general pitches exceed the mel range"),
             (self.offscreen_bin0 + self.offscreen_bin_step * (self.audio_levels - 1) < self.mel_bins - 1,
              "off-screen pitches exceed the mel range"),
             (len(self.splits) == 3 and min(self.splits) >= 0 and abs(sum(self.splits) - 1) < 1e-6,
@@ -111,6 +135,12 @@ class SynthConfig:
     @property
     def num_classes(self) -> int:
         return self.general_levels * self.video_levels * self.audio_levels
+
+    @property
+    def top_general_band(self) -> float:
+        """Highest mel band the object's sound can reach (the upper tone of the widest interval when transposed)."""
+        top = self.pitch_bin0 + self.pitch_bin_step * (self.general_levels - 1)
+        return top + self.interval_min + self.transpose_bands if self.audio_cue == "interval" else top
 
     @property
     def num_frames(self) -> int:
@@ -150,8 +180,13 @@ class SynthConfig:
         return g, v, a
 
     def to_dict(self) -> dict[str, Any]:
+        """Every knob, except post-1.0 knobs left at their default (see :data:`ADDED_KNOBS`)."""
         out = dataclasses.asdict(self)
         out["splits"] = list(self.splits)
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name in ADDED_KNOBS:
+            if out[name] == defaults[name]:
+                del out[name]
         return out
 
     @classmethod

@@ -87,16 +87,30 @@ def _csv_text(rows: list[dict[str, Any]]) -> str:
     return buf.getvalue()
 
 
+def _general_factor(cfg: SynthConfig) -> dict[str, Any]:
+    """How the modality-general factor is seen and heard (the 1.0 wording for the default cues)."""
+    levels = range(cfg.general_levels)
+    seen = ("stripe orientation (degrees)" if cfg.video_cue == "orientation"
+            else "stripe angle relative to the long axis of a bar at a random angle (degrees)")
+    out: dict[str, Any] = {"levels": cfg.general_levels, "seen_as": seen,
+                           "values": [round(180 * g / cfg.general_levels, 3) for g in levels]}
+    if cfg.audio_cue == "pitch":
+        out.update({"heard_as": "object tone pitch (Hz)",
+                    "pitch_hz": [round(general_pitch_hz(cfg, g), 3) for g in levels]})
+    else:
+        out.update({"heard_as": "distance in mel bands between the object's two tones; the pair is transposed by "
+                                f"a random 0..{cfg.transpose_bands:g} bands per clip",
+                    "interval_bands": [cfg.interval_min + cfg.pitch_bin_step * g for g in levels]})
+    return out
+
+
 def build_meta(cfg: SynthConfig, splits: list[str]) -> dict[str, Any]:
     """Everything needed to interpret (and regenerate) the benchmark; γ as defined in config.py / docs."""
     return {
         "generator": "xmodal.data.synth", "version": SYNTH_VERSION, "seed": cfg.seed, "knobs": cfg.to_dict(),
         **cfg.shares(), "num_classes": cfg.num_classes,
         "factors": {
-            "general": {"levels": cfg.general_levels, "seen_as": "stripe orientation (degrees)",
-                        "values": [round(180 * g / cfg.general_levels, 3) for g in range(cfg.general_levels)],
-                        "heard_as": "object tone pitch (Hz)",
-                        "pitch_hz": [round(general_pitch_hz(cfg, g), 3) for g in range(cfg.general_levels)]},
+            "general": _general_factor(cfg),
             "video_specific": {"levels": cfg.video_levels, "seen_as": "object silhouette",
                                "values": list(SHAPES[: cfg.video_levels])},
             "audio_specific": {"levels": cfg.audio_levels, "heard_as": "off-screen tone pitch (Hz)",

@@ -17,7 +17,8 @@ from xmodal.data.synth.config import SynthConfig
 
 def clip_rng(seed: int, index: int, stream: int = 0) -> np.random.Generator:
     """Independent random stream ``stream`` of clip ``index`` (SeedSequence over the entropy list): 0 draws the
-    plan, 1 the video noise/texture, 2 the audio noise, so changing one renderer never shifts the others."""
+    plan, 1 the video noise/texture, 2 the audio noise, 3 the nuisances of the harder cues (bar angle,
+    transposition), so changing one renderer never shifts the others and the 1.0 cues keep their exact draws."""
     return np.random.default_rng([seed, index, stream, 0x5E17])
 
 
@@ -65,6 +66,8 @@ class ClipPlan:
     noise_db: float
     hum_hz: float
     hum_level: float
+    bar_angle: float | None = None
+    transpose: float | None = None
 
     def factor_record(self) -> dict[str, float | int | str]:
         """The row written to ``factors.csv`` (decisive factors first, then the main nuisance values)."""
@@ -75,6 +78,8 @@ class ClipPlan:
             "velocity_x": round(self.velocity_xy[0], 4), "velocity_y": round(self.velocity_xy[1], 4),
             "bounces": " ".join(f"{t:.4f}" for t in self.bounces),
             "gain_db": round(self.gain_db, 3), "noise_db": round(self.noise_db, 3),
+            **({} if self.bar_angle is None else {"bar_angle_deg": round(float(np.degrees(self.bar_angle)), 3)}),
+            **({} if self.transpose is None else {"transpose_bands": round(self.transpose, 4)}),
         }
 
 
@@ -86,6 +91,7 @@ def plan_clip(cfg: SynthConfig, index: int, label: int) -> ClipPlan:
     """Draw clip ``index`` of class ``label``. Speeds are in box-widths per second, so the number of bounces
     per clip (about 2·duration·speed per axis) does not depend on the resolution."""
     rng = clip_rng(cfg.seed, index)
+    cue_rng = clip_rng(cfg.seed, index, 3)
     g, v, a = cfg.factors_of(label)
     obj = cfg.object_frac * cfg.size
     box = cfg.size - obj
@@ -116,4 +122,6 @@ def plan_clip(cfg: SynthConfig, index: int, label: int) -> ClipPlan:
         gain_db=float(rng.uniform(cfg.gain_db_min, cfg.gain_db_max)),
         noise_db=float(rng.uniform(cfg.noise_db_min, cfg.noise_db_max)),
         hum_hz=float(rng.choice([50.0, 60.0])), hum_level=float(rng.uniform(0, cfg.hum_level)),
+        bar_angle=float(cue_rng.uniform(0, np.pi)) if cfg.video_cue == "relative" else None,
+        transpose=float(cue_rng.uniform(0, cfg.transpose_bands)) if cfg.audio_cue == "interval" else None,
     )

@@ -27,14 +27,25 @@ def mel_to_hz(mel: np.ndarray | float) -> np.ndarray:
     return 700.0 * (10.0 ** (np.asarray(mel, np.float64) / 2595.0) - 1.0)
 
 
-def mel_centre_hz(band: int, mel_bins: int, sample_rate: int) -> float:
-    """Centre frequency of band ``band`` of an HTK mel filterbank with ``mel_bins`` bands over [0, sr/2]."""
+def mel_centre_hz(band: float, mel_bins: int, sample_rate: int) -> float:
+    """Centre frequency of band ``band`` (fractional bands lie between centres, evenly in mel) of an HTK mel
+    filterbank with ``mel_bins`` bands over [0, sr/2]."""
     top = hz_to_mel(sample_rate / 2)
     return float(mel_to_hz(top * (band + 1) / (mel_bins + 1)))
 
 
 def general_pitch_hz(cfg: SynthConfig, general: int) -> float:
     return mel_centre_hz(cfg.pitch_bin0 + cfg.pitch_bin_step * general, cfg.mel_bins, cfg.sample_rate)
+
+
+def object_pitches_hz(cfg: SynthConfig, plan: ClipPlan) -> tuple[float, ...]:
+    """The object's tone(s): one pitch per general level (cue "pitch"), or a dyad (cue "interval") whose lower tone
+    is transposed at random and whose distance in mel bands carries the general factor."""
+    if cfg.audio_cue == "pitch":
+        return (general_pitch_hz(cfg, plan.general),)
+    low = cfg.pitch_bin0 + (plan.transpose or 0.0)
+    high = low + cfg.interval_min + cfg.pitch_bin_step * plan.general
+    return (mel_centre_hz(low, cfg.mel_bins, cfg.sample_rate), mel_centre_hz(high, cfg.mel_bins, cfg.sample_rate))
 
 
 def offscreen_pitch_hz(cfg: SynthConfig, audio_specific: int) -> float:
@@ -56,7 +67,8 @@ def render_audio(cfg: SynthConfig, plan: ClipPlan) -> np.ndarray:
     """Return a mono float32 waveform of ``cfg.num_samples`` samples with peak ``10^(gain_db/20) / 2``."""
     rng = clip_rng(cfg.seed, plan.index, 2)
     times = np.arange(cfg.num_samples) / cfg.sample_rate
-    tone = np.sin(2 * np.pi * general_pitch_hz(cfg, plan.general) * times + plan.tone_phase)
+    pitches = object_pitches_hz(cfg, plan)
+    tone = sum(np.sin(2 * np.pi * hz * times + plan.tone_phase + k) for k, hz in enumerate(pitches)) / len(pitches)
     wave = onset_envelope(times, plan.bounces, cfg.sustain, cfg.onset_decay) * tone
     if cfg.audio_levels > 1:
         swell = 0.35 + 0.15 * np.sin(2 * np.pi * plan.offscreen_rate * times + plan.offscreen_phase)

@@ -89,9 +89,19 @@ def render_video(cfg: SynthConfig, plan: ClipPlan) -> np.ndarray:
     dx, dy = xx - cx[:, None, None].astype(np.float32), yy - cy[:, None, None].astype(np.float32)
     period = cfg.stripe_period_frac * s
     light, dark = np.asarray(plan.light, np.float32), np.asarray(plan.dark, np.float32)
-    stripes = _stripes(dx, dy, np.pi * plan.general / cfg.general_levels, period)
+    theta = np.pi * plan.general / cfg.general_levels
+    if cfg.video_cue == "relative":  # a bar at a random angle; the class is the stripes' angle relative to it
+        phi = plan.bar_angle or 0.0
+        theta += phi
+        along = float(np.cos(phi)) * dx + float(np.sin(phi)) * dy
+        across = float(np.cos(phi)) * dy - float(np.sin(phi)) * dx
+        coverage = _soft(np.minimum(plan.object_px / 2 - np.abs(along), cfg.bar_aspect * plan.object_px / 2
+                                    - np.abs(across)))
+    else:
+        coverage = shape_coverage(SHAPES[plan.video_specific], dx, dy, plan.object_px / 2)
+    stripes = _stripes(dx, dy, theta, period)
     colour = dark + stripes[..., None] * (light - dark)
-    _blend(frames, colour, shape_coverage(SHAPES[plan.video_specific], dx, dy, plan.object_px / 2))
+    _blend(frames, colour, coverage)
 
     radius = cfg.distractor_frac * s
     span = s + 2 * radius

@@ -130,8 +130,11 @@ def test_mel_filterbank_matches_numpy(scale: str, norm: str | None) -> None:
     assert np.abs(ours - ref).max() < 1e-5 * max(1.0, np.abs(ref).max())
 
 
-def test_logmel_matches_numpy_and_has_paper_sizes() -> None:
-    cfg = LogMelConfig(mean=-3.0, std=2.0)
+@pytest.mark.parametrize(("official", "eps"), [(True, 1.1920929e-07), (False, 1e-6)])
+def test_logmel_matches_numpy_and_has_paper_sizes(official: bool, eps: float) -> None:
+    """Official front-end (Slaney scale + area norm, log(x + float32 eps)) and the legacy HTK one (tiny demo)."""
+    legacy = {} if official else {"mel_scale": "htk", "mel_norm": "none", "log_eps": 1e-6}
+    cfg = LogMelConfig(mean=-3.0, std=2.0, **legacy)  # type: ignore[arg-type]
     front = LogMel(cfg)
     wave = _chirp(4.0)
     assert front(wave).shape == (1, 80, 448)
@@ -141,12 +144,49 @@ def test_logmel_matches_numpy_and_has_paper_sizes() -> None:
     win = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(1024) / 1024)
     frames = np.stack([x[i * 143 : i * 143 + 1024] * win for i in range(448)])
     power = np.abs(np.fft.rfft(frames, axis=1)) ** 2
-    ref = np.log(power @ _np_mel(513, 80, SR, htk=True, slaney_norm=False) + 1e-6).T
+    ref = np.log(power @ _np_mel(513, 80, SR, htk=not official, slaney_norm=official) + eps).T
     raw = front.raw(wave)[0].numpy()
-    # float32 vs float64: exact to 1e-4 within 12 nats of the peak, rounding-limited (1e-2) near the 1e-6 floor
+    # float32 vs float64: exact to 1e-4 within 12 nats of the peak, rounding-limited (1e-2) near the floor
     assert np.abs(raw - ref)[ref > ref.max() - 12].max() < 1e-4
     assert np.abs(raw - ref).max() < 1e-2
     assert torch.allclose(front(wave), (front.raw(wave) + 3.0) / 2.0)
+
+
+# librosa 0.11.0, the official code's calls (codes/train/datasets/audiotransforms/to_spec.py):
+#   mfb = librosa.filters.mel(sr=16000, n_fft=1024, n_mels=80, fmin=0, fmax=None)
+#   X = librosa.stft(wave, n_fft=1024, hop_length=143, pad_mode="reflect"); log(mfb @ (|X|² + eps64) + 1.1920929e-07)
+# (reflect padding is the default of librosa 0.8.1, the official requirements' version; 0.10+ pads with zeros)
+# on the 1 s chirp of _chirp(1.0): (mel, argmax bin, max weight, sum) of filters and log-mel values at (mel, frame).
+LIBROSA_FILTERS = [
+    (0, 2, 0.022534560412168503, 0.062344543635845184), (1, 5, 0.024223845452070236, 0.06403382867574692),
+    (5, 14, 0.02347484603524208, 0.06328482180833817), (20, 50, 0.026295702904462814, 0.0661056861281395),
+    (40, 110, 0.014444176107645035, 0.06395813822746277), (60, 238, 0.0066514392383396626, 0.06396028399467468),
+    (79, 493, 0.0033306332770735025, 0.06397459656000137),
+]
+LIBROSA_LOGMEL = [(0, 0, 4.716051239257611), (10, 5, 4.847545981511487), (40, 56, -15.942283684254368),
+                  (79, 111, 3.848136906015236), (30, 100, -15.942385042315717)]
+
+
+def test_official_logmel_matches_librosa_values() -> None:
+    fb = mel_filterbank(513, 80, SR, scale="slaney", norm="slaney").numpy().T
+    for mel, peak, value, total in LIBROSA_FILTERS:
+        assert int(fb[mel].argmax()) == peak
+        assert fb[mel].max() == pytest.approx(value, rel=1e-5) and fb[mel].sum() == pytest.approx(total, rel=1e-5)
+    raw = LogMel(LogMelConfig()).raw(_chirp(1.0))[0]
+    assert raw.shape == (80, 112)
+    for mel, frame, value in LIBROSA_LOGMEL:
+        assert float(raw[mel, frame]) == pytest.approx(value, abs=1e-3)
+
+
+def test_official_logmel_matches_librosa_when_installed() -> None:
+    librosa = pytest.importorskip("librosa")
+    wave = _noise(1.0, 3).numpy()
+    mfb = librosa.filters.mel(sr=SR, n_fft=1024, n_mels=80, fmin=0, fmax=None)
+    spec = librosa.stft(wave, n_fft=1024, hop_length=143, pad_mode="reflect")
+    ref = np.log(mfb @ (np.abs(spec) ** 2 + np.finfo(float).eps) + np.finfo(np.float32).eps)
+    raw = LogMel(LogMelConfig()).raw(torch.from_numpy(wave))[0].numpy()
+    assert np.abs(mfb.T - mel_filterbank(513, 80, SR, scale="slaney", norm="slaney").numpy()).max() < 1e-7
+    assert np.abs(raw - ref)[ref > ref.max() - 12].max() < 1e-4
 
 
 def test_frontends_batch_equals_single() -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 from xmodal.cli.main import main
+from xmodal.data.features import LogMelConfig
 from xmodal.eval.geometry import resolve_geometry
 from xmodal.models import export_backbone
 from xmodal.models.vit import vit_tiny
@@ -86,3 +87,13 @@ def test_geometry_from_the_pretraining_config_next_to_the_export(tmp_path: Path)
     geom, src = resolve_geometry(path, "audio")
     assert (geom.logmel_mean, geom.logmel_std, geom.hop_length, geom.n_mels) == (-4.81, 2.68, 572, 80)
     assert src["logmel_mean"].startswith("pretraining config") and src["sample_rate"].startswith("paper")
+    # a config written before the mel_norm switch used the legacy front-end (HTK, no area norm, eps 1e-6)
+    assert (geom.mel_scale, geom.mel_norm, geom.log_eps) == ("htk", "none", 1e-6)
+    assert geom.eval_config().frontend == LogMelConfig(hop_length=572, mean=-4.81, std=2.68, mel_scale="htk",
+                                                       mel_norm="none", log_eps=1e-6)
+    (tmp_path / "config.yaml").write_text(
+        "config:\n  data:\n    views:\n      logmel: {hop_length: 572, mel_scale: slaney, mel_norm: slaney,"
+        " log_eps: 1.1920929e-07, mean: -5.3688107, std: 4.410007}\n")
+    geom, _ = resolve_geometry(path, "audio")
+    official = ("slaney", "slaney", 1.1920929e-07, 4.410007)
+    assert (geom.mel_scale, geom.mel_norm, geom.log_eps, geom.logmel_std) == official

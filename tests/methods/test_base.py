@@ -138,3 +138,21 @@ def test_checkpoint_refuses_pickled_objects(tmp_path) -> None:
     torch.save({"obj": OptimConfig()}, path)
     with pytest.raises(Exception, match=r"(?i)weights_only|unsupported|global"):
         load_weights(path)
+
+
+def test_per_tensor_clipping_covers_every_trainable_tensor_by_default() -> None:
+    class Tiny(BaseMethod):
+        def __init__(self) -> None:
+            super().__init__(OptimConfig(grad_clip=1.0, grad_clip_mode="per_tensor"))
+            self.a, self.b = nn.Linear(4, 4), nn.Linear(4, 1)
+            self.frozen = nn.Parameter(torch.ones(3), requires_grad=False)
+
+    m = Tiny()
+    assert {id(p) for p in m.clip_parameters()} == {id(p) for p in (*m.a.parameters(), *m.b.parameters())}
+    for p, scale in zip(m.clip_parameters(), (10.0, 0.01, 3.0, 0.5), strict=True):
+        p.grad = torch.full_like(p, scale)
+    expected = [p.grad * min(1.0, 1.0 / (float(p.grad.norm()) + 1e-6)) for p in m.clip_parameters()]
+    m.configure_gradient_clipping(None)
+    for p, e in zip(m.clip_parameters(), expected, strict=True):
+        torch.testing.assert_close(p.grad, e)
+    assert float(m.a.bias.grad.norm()) == pytest.approx(0.02)  # a small gradient is not scaled up

@@ -130,7 +130,7 @@ def test_masked_encoder_sees_only_visible_tokens(make_cfg: Any, make_batch: Any)
         out = m.masked_reconstruction(mod, x)
         hook.remove()
         total = report["tokens"][f"{mod}_global"]["tokens"]
-        visible = num_visible(total, m._mask_ratio(mod))
+        visible = num_visible(total, m._mask_ratio(mod), cfg.model.mask_rounding)
         assert visible < total
         assert seen == [1 + visible] and out["tokens"].shape[1] == 1 + visible
         assert report["tokens"][f"{mod}_global"]["visible_when_masked"] == visible
@@ -173,7 +173,7 @@ def test_collapse_monitor_warns_after_20_flat_steps(make_cfg: Any) -> None:
 
 
 @pytest.mark.parametrize("normalize", [True, False])
-def test_normalize_weights_is_official_divide_by_seven(make_cfg: Any, normalize: bool) -> None:
+def test_normalize_weights_divides_the_weighted_sum_by_seven(make_cfg: Any, normalize: bool) -> None:
     m = XKD(make_cfg(f"loss.normalize_weights={str(normalize).lower()}", "loss.lambda_ae=5.0",
                      "loss.lambda_da=1.0", "loss.lambda_kd=1.0"))
     ae, da, kd = torch.tensor(0.3), torch.tensor(1.7), torch.tensor(2.9)

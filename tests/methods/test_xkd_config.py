@@ -123,3 +123,21 @@ def test_official_omega_reaches_teacher_targets(make_cfg: Any, make_batch: Any) 
     torch.testing.assert_close(pooled["official"].norm(dim=-1), pooled["plain"].norm(dim=-1))
     assert not torch.allclose(pooled["official"], pooled["plain"])
     assert (pooled["paper"].norm(dim=-1) > 1.5 * pooled["plain"].norm(dim=-1)).all()
+
+
+def test_unnormalized_logmel_is_refused_unless_opted_in(make_cfg: Any) -> None:
+    """Mean 0 / std 1 would feed raw log-mels (≈ −5 ± 4.4 with the official front-end) to the audio encoder."""
+    raw = ("data.views.logmel.mean=0.0", "data.views.logmel.std=1.0")
+    with pytest.raises(ConfigError, match=r"^data\.views\.logmel: mean 0 / std 1 .*allow_unnormalized_audio=true$"):
+        make_cfg(*raw)
+    assert make_cfg(*raw, "data.allow_unnormalized_audio=true").data.views.logmel.mean == 0.0
+    assert make_cfg(*raw, "loss.objective=vmae").loss.objective == "vmae"  # no audio encoder: nothing to refuse
+    assert PretrainConfig().data.views.logmel.std == 4.410007  # the dataclass default carries the official stats
+
+
+@pytest.mark.parametrize("name", ["kinetics400", "kinetics_sound", "audioset"])
+def test_paper_recipes_use_the_official_logmel(name: str) -> None:
+    mel = load_config(PretrainConfig, config_path(f"xkd/{name}")).data.views.logmel
+    assert (mel.mel_scale, mel.mel_norm, mel.log_eps) == ("slaney", "slaney", 1.1920929e-07)
+    assert (mel.mean, mel.std) == (-5.3688107, 4.410007)  # official SpecAug statistics
+    assert (mel.n_fft, mel.hop_length, mel.n_mels) == (1024, 143, 80)

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from xmodal import __version__
 from xmodal.config import ConfigError
 
-VERBS = ("data", "pretrain", "distill", "eval", "mfh", "demo")
+VERBS = ("data", "pretrain", "distill", "eval", "mfh", "demo", "convert")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -3,11 +3,15 @@
 Three front-ends, one per paper, each a frozen dataclass config plus an ``nn.Module`` (and a functional form):
 
 - :class:`LogMelConfig` / :class:`LogMel` — XKD (xkd.md §4.1): 16 kHz, 80 mel bins, 4 s -> 80×448, 1 s -> 80×112.
-  The paper gives only the sizes, so the STFT is derived from them: 448 frames per 4 s is 112 frames/s, a hop of
-  16000/112 = 142.86 samples. With a centred STFT (reflect padding of n_fft/2) the frame count is
-  ``1 + N // hop``; hop = 143 gives 1 + 64000 // 143 = 448 and 1 + 16000 // 143 = 112, so both the global and
-  the local view sizes come out exactly with no crop. n_fft = win = 1024 (64 ms) keeps the lowest of 80 HTK mel
-  filters wider than one FFT bin (15.6 Hz) at 16 kHz. Output ``(log(mel_power + 1e-6) - mean) / std``.
+  The paper gives only the sizes. 448 frames per 4 s is 112 frames/s, a hop of 16000/112 = 142.86 samples; with a
+  centred STFT (reflect padding of n_fft/2) the frame count is ``1 + N // hop``, and hop = 143 gives
+  1 + 64000 // 143 = 448 and 1 + 16000 // 143 = 112, so both view sizes come out exactly (the official config uses
+  the same hop 143 and n_fft 1024). Where the paper is silent the defaults follow the official code
+  (``codes/train/datasets/audiotransforms/to_spec.py`` and ``augmentations/audio_augmentations.py``): librosa's
+  mel filters (Slaney mel scale, Slaney area normalisation, 0 Hz to Nyquist) on the power spectrum of a periodic
+  Hann window, ``log(mel + 1.1920929e-07)`` (float32 machine epsilon), then ``(x - mean) / std`` with the
+  Kinetics-400 statistics of :data:`XKD_LOGMEL_MEAN` / :data:`XKD_LOGMEL_STD`. ``mel_scale='htk'``,
+  ``mel_norm='none'`` and ``log_eps=1e-6`` give the front-end xmodal used before (kept by the tiny demo config).
 - :class:`KaldiFbankConfig` / :class:`KaldiFbank` — MAViL/AudioMAE (mavil.md §4.2, App. B): a re-implementation of
   ``torchaudio.compliance.kaldi.fbank(htk_compat=True, use_energy=False, window_type='hanning', dither=0,
   num_mel_bins=128, frame_shift=10)`` on a waveform with its mean removed, padded/cropped to 1024 frames and
@@ -107,12 +111,19 @@ def frame_signal(wave: Tensor, frame_length: int, hop: int) -> Tensor:
     return wave.unfold(-1, frame_length, hop)
 
 
+XKD_LOGMEL_MEAN = -5.3688107
+XKD_LOGMEL_STD = 4.410007
+"""Log-mel statistics hard-coded in the official code (``SpecAug``: ``self.mean, self.std = -5.3688107, 4.410007``),
+used there for every pretraining dataset; they describe the official front-end (Slaney mel, ``log(x + 1.19e-7)``)."""
+
+
 @dataclass(frozen=True)
 class LogMelConfig:
-    """XKD log-mel (xkd.md §4.1); see the module docstring for how n_fft/hop were derived from 80×448 per 4 s.
+    """XKD log-mel (xkd.md §4.1); see the module docstring for the STFT sizes and the official front-end.
 
-    ``mean``/``std`` are the dataset statistics of the log-mel (from ``xmodal data stats``); the defaults 0/1 leave
-    the features unnormalized until a dataset's stats are loaded.
+    ``mean``/``std`` are the dataset statistics of the log-mel (``xmodal data stats``, or the official
+    :data:`XKD_LOGMEL_MEAN`/:data:`XKD_LOGMEL_STD`); the defaults 0/1 leave the features unnormalized, which XKD
+    pretraining refuses unless ``data.allow_unnormalized_audio`` is set.
     """
 
     sample_rate: int = 16000
@@ -122,8 +133,9 @@ class LogMelConfig:
     n_mels: int = 80
     f_min: float = 0.0
     f_max: float | None = None
-    mel_scale: MelScale = "htk"
-    log_eps: float = 1e-6
+    mel_scale: MelScale = "slaney"
+    mel_norm: Literal["slaney", "none"] = "slaney"
+    log_eps: float = 1.1920929e-07
     mean: float = 0.0
     std: float = 1.0
 
@@ -144,7 +156,8 @@ class LogMel(nn.Module):
         win = torch.hann_window(cfg.win_length, periodic=True)
         left = (cfg.n_fft - cfg.win_length) // 2
         self.register_buffer("window", F.pad(win, (left, cfg.n_fft - cfg.win_length - left)), persistent=False)
-        fb = mel_filterbank(cfg.n_fft // 2 + 1, cfg.n_mels, cfg.sample_rate, cfg.f_min, cfg.f_max, cfg.mel_scale)
+        norm = "slaney" if cfg.mel_norm == "slaney" else None
+        fb = mel_filterbank(cfg.n_fft // 2 + 1, cfg.n_mels, cfg.sample_rate, cfg.f_min, cfg.f_max, cfg.mel_scale, norm)
         self.register_buffer("fb", fb, persistent=False)
 
     @property

@@ -24,7 +24,8 @@ from xmodal.eval.finetune_data import TrainAugConfig, batch_mix, build_loaders
 from xmodal.eval.geometry import EvalGeometry, export_doc, resolve_geometry
 
 VIDEO_FIELDS = ("fps", "frames", "size")
-AUDIO_FIELDS = ("sample_rate", "audio_seconds", "n_mels", "hop_length", "n_fft", "logmel_mean", "logmel_std")
+AUDIO_FIELDS = ("sample_rate", "audio_seconds", "n_mels", "hop_length", "n_fft", "logmel_mean", "logmel_std",
+                "mel_scale", "mel_norm", "log_eps")
 
 
 def load_for_finetune(path: str | Path, drop_path: float, device: str = "cpu") -> nn.Module:

@@ -9,11 +9,13 @@ features. Each field is resolved, in order, from
    stored one;
 2b. the pre-training run's ``config.yaml`` next to the export folder (``<out>/export/x.safetensors`` →
    ``<out>/config.yaml``, written by ``xmodal pretrain``): clip length, view fps, global-view frames/size/seconds
-   and the log-mel (hop, mel bins, n_fft, dataset mean/std) the backbone was trained on;
+   and the log-mel (hop, mel bins, n_fft, mel scale/area norm, log epsilon, dataset mean/std) the backbone was
+   trained on;
 3. the backbone's own token grid: ``grid × patch`` gives video frames and crop size, audio mel bins and
    spectrogram frames (the hop length is then the one that yields those frames over ``audio_seconds``);
 4. the paper defaults, xkd.md §A.5 / Table S1–S2: 4 s clips, 32 frames at 8 fps, 112² crops, 16 kHz audio,
-   80 × 448 log-mel (hop 143, n_fft 1024).
+   80 × 448 log-mel (hop 143, n_fft 1024), with the official code's front-end (Slaney mel and area norm,
+   log(x + 1.19e-7)) where the paper is silent.
 
 Each field's source is recorded, so the protocol card says where the geometry came from.
 """
@@ -44,12 +46,15 @@ class EvalGeometry:
     n_fft: int = 1024
     logmel_mean: float = 0.0
     logmel_std: float = 1.0
+    mel_scale: Literal["slaney", "htk"] = "slaney"
+    mel_norm: Literal["slaney", "none"] = "slaney"
+    log_eps: float = 1.1920929e-07
     frontend: Literal["logmel", "kaldi_fbank"] = "logmel"
     audio_frames: int | None = None
 
     def eval_config(self) -> EvalConfig:
         """``frontend=kaldi_fbank`` (MAViL/Audio-MAE) reads ``n_mels`` as its bins, ``audio_frames`` as its padded
-        length and ``logmel_mean/std`` as its dataset statistics; the STFT fields are then unused."""
+        length and ``logmel_mean/std`` as its dataset statistics; the STFT and mel-scale fields are then unused."""
         front: FrontendConfig
         if self.frontend == "kaldi_fbank":
             front = KaldiFbankConfig(sample_rate=self.sample_rate, num_mel_bins=self.n_mels,
@@ -57,7 +62,8 @@ class EvalGeometry:
         else:
             front = LogMelConfig(sample_rate=self.sample_rate, n_fft=self.n_fft, win_length=self.n_fft,
                                  hop_length=self.hop_length, n_mels=self.n_mels, mean=self.logmel_mean,
-                                 std=self.logmel_std)
+                                 std=self.logmel_std, mel_scale=self.mel_scale, mel_norm=self.mel_norm,
+                                 log_eps=self.log_eps)
         return EvalConfig(fps=self.fps, frames=self.frames, size=self.size, audio_seconds=self.audio_seconds,
                           frontend=front)
 
@@ -130,7 +136,10 @@ def from_run_config(backbone_path: str | Path) -> tuple[dict[str, Any], str]:
     found = {"clip_seconds": data.get("clip_seconds"), "fps": views.get("fps"), "frames": video.get("frames"),
              "size": video.get("size"), "audio_seconds": audio.get("seconds"), "sample_rate": mel.get("sample_rate"),
              "n_mels": mel.get("n_mels"), "hop_length": mel.get("hop_length"), "n_fft": mel.get("n_fft"),
-             "logmel_mean": mel.get("mean"), "logmel_std": mel.get("std")}
+             "logmel_mean": mel.get("mean"), "logmel_std": mel.get("std"), "mel_scale": mel.get("mel_scale"),
+             "mel_norm": mel.get("mel_norm"), "log_eps": mel.get("log_eps")}
+    if mel and "mel_norm" not in mel:  # written before the official front-end became the default: HTK, no area
+        found.update(mel_scale=mel.get("mel_scale", "htk"), mel_norm="none", log_eps=mel.get("log_eps", 1e-6))
     return {k: v for k, v in found.items() if v is not None}, f"pretraining config ({path})"
 
 

@@ -109,7 +109,8 @@ def domain_alignment_loss(
     - ``"da2"`` (Eq. S2): ``"da" + "da1"``.
     - ``"student"`` / ``"teacher"``: one term of Eq. 9 alone (ablations).
 
-    Every MMD is :func:`xmodal.losses.mmd.mmd_loss` (squared, fp32, gathered across processes).
+    Every MMD is :func:`xmodal.losses.mmd.mmd_loss` (squared, fp32); ``gather="auto"`` gathers both samples
+    across processes, ``False`` keeps each process's own batch (the official code's per-process MMD).
     """
 
     def mmd(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

@@ -21,6 +21,7 @@ Contracts every method inherits (docs/architecture.md, "Training-core contracts"
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -38,6 +39,11 @@ class OptimConfig:
 
     The applied peak LR is ``lr · scale(global_batch / ref_batch)`` with ``scale`` linear (MAE/XKD practice),
     sqrt, or none; the global batch counts every process on every node and gradient accumulation.
+    ``grad_clip`` clips gradients (after fp16 unscaling): ``grad_clip_mode="norm"`` scales all of them together to a
+    global L2 norm, ``"per_tensor"`` scales each tensor of :meth:`BaseMethod.clip_parameters` on its own (DINO's
+    and the official XKD code's ``clip_gradients``). Norms and biases (1-d tensors) are never decayed; CLS/mask
+    tokens and positional embeddings are exempt too unless ``decay_tokens`` (the official XKD optimizer groups
+    decay every tensor with more than one dimension).
     """
 
     optimizer: Literal["adamw", "sgd"] = "adamw"
@@ -50,6 +56,8 @@ class OptimConfig:
     warmup_epochs: float = 0.0
     min_lr: float = 0.0
     grad_clip: float | None = None
+    grad_clip_mode: Literal["norm", "per_tensor"] = "norm"
+    decay_tokens: bool = False
 
     def validate(self) -> None:
         if self.lr <= 0:
@@ -80,8 +88,22 @@ def cosine_momentum(step: int, total: int, base: float, final: float) -> float:
     return final - (final - base) * (math.cos(math.pi * progress) + 1.0) / 2.0
 
 
-def no_decay_names(model: nn.Module) -> set[str]:
-    """Names of parameters exempt from weight decay: 1-d tensors (norms, biases) and tokens/pos-embeds."""
+def clip_per_tensor_(params: Iterable[torch.Tensor], max_norm: float) -> None:
+    """Clip each gradient on its own: ``g ← g · min(1, max_norm / (‖g‖₂ + 1e-6))`` (DINO's ``clip_gradients``,
+    which the official XKD code applies to every student tensor). Unlike a global norm, a tensor with a large
+    gradient cannot shrink the update of the others."""
+    grads = [p.grad for p in params if p.grad is not None]
+    if not grads:
+        return
+    for grad, norm in zip(grads, torch._foreach_norm(grads), strict=True):
+        grad.mul_((max_norm / (norm + 1e-6)).clamp(max=1.0))
+
+
+def no_decay_names(model: nn.Module, tokens: bool = True) -> set[str]:
+    """Names of parameters exempt from weight decay: 1-d tensors (norms, biases) and, with ``tokens``, the
+    tokens/pos-embeds (a module's ``no_weight_decay()`` names and ``*cls_token``/``*pos_embed``/``*mask_token``)."""
+    if not tokens:
+        return {name for name, param in model.named_parameters() if param.ndim <= 1}
     explicit: set[str] = set()
     for prefix, module in model.named_modules():
         hook = getattr(module, "no_weight_decay", None)
@@ -194,7 +216,8 @@ class BaseMethod(L.LightningModule):
         return self
 
     def total_loss(self, terms: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Σ w_k·L_k, divided by Σ w_k when ``normalize_weights`` (XKD official code: (L_da+L_kd+5·L_rec)/7)."""
+        """Σ w_k·L_k, divided by Σ w_k when ``normalize_weights`` (the XKD official code divides by 5 + 1 + 1 = 7,
+        after averaging each term over its parts; see ``XKD._official_means``)."""
         weights = {k: self.loss_weights.get(k, 1.0) for k in terms}
         total = sum(weights[k] * v for k, v in terms.items())
         if self.normalize_weights:
@@ -256,11 +279,21 @@ class BaseMethod(L.LightningModule):
             self.print(f"[xmodal] {msg}")
         self._skipped = []
 
+    def clip_parameters(self) -> list[nn.Parameter]:
+        """The tensors ``grad_clip_mode="per_tensor"`` clips (default: every trainable one); methods narrow it."""
+        return [p for p in self.parameters() if p.requires_grad]
+
     def configure_gradient_clipping(
         self, optimizer: Any, gradient_clip_val: Any = None, gradient_clip_algorithm: Any = None
     ) -> None:
-        if self.optim_cfg.grad_clip:
-            self.clip_gradients(optimizer, gradient_clip_val=self.optim_cfg.grad_clip, gradient_clip_algorithm="norm")
+        """Lightning calls this after the backward pass (and after fp16 unscaling), before the optimizer step."""
+        clip = self.optim_cfg.grad_clip
+        if not clip:
+            return
+        if self.optim_cfg.grad_clip_mode == "per_tensor":
+            clip_per_tensor_(self.clip_parameters(), clip)
+        else:
+            self.clip_gradients(optimizer, gradient_clip_val=clip, gradient_clip_algorithm="norm")
 
     def per_device_batch_size(self) -> int:
         """The batch size of one device: the method's ``batch_size``, else the training loader's.
@@ -285,7 +318,7 @@ class BaseMethod(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         cfg = self.optim_cfg
-        exempt = no_decay_names(self)
+        exempt = no_decay_names(self, tokens=not cfg.decay_tokens)
         decay = [p for n, p in self.named_parameters() if p.requires_grad and n not in exempt]
         plain = [p for n, p in self.named_parameters() if p.requires_grad and n in exempt]
         groups = [

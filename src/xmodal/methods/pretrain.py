@@ -66,7 +66,7 @@ def describe(cfg: PretrainConfig, method: XKD) -> dict[str, Any]:
         entry = {"tokens": n, "grid": list(grid)}
         if view.endswith("global"):
             ratio = cfg.model.video_mask_ratio if mod == "video" else cfg.model.audio_mask_ratio
-            entry["visible_when_masked"] = num_visible(n, ratio)
+            entry["visible_when_masked"] = num_visible(n, ratio, cfg.model.mask_rounding)
         tokens[view] = entry
     return {
         "method": cfg.method,
@@ -103,7 +103,8 @@ def export_backbones(method: XKD, out_dir: Path) -> dict[str, str]:
         "clip_seconds": method.cfg.data.clip_seconds, "fps": views.fps, "frames": views.video_global.frames,
         "size": views.video_global.size, "sample_rate": mel.sample_rate, "audio_seconds": views.audio_global.seconds,
         "n_mels": mel.n_mels, "hop_length": mel.hop_length, "n_fft": mel.n_fft,
-        "logmel_mean": mel.mean, "logmel_std": mel.std,
+        "logmel_mean": mel.mean, "logmel_std": mel.std, "mel_scale": mel.mel_scale, "mel_norm": mel.mel_norm,
+        "log_eps": mel.log_eps,
     }
     which = ("student", "teacher") if method.distill else ("student",)
     for kind in which:

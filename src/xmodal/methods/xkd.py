@@ -6,8 +6,9 @@ ablations of Tables 3–4 (no L_da, no L_kd, no refine). Input projections (patc
 embeddings) and decoders are always modality-specific.
 
 Per step (Alg. 1): students encode the masked global views (only visible tokens) and decoders reconstruct the
-masked tokens (L_ae, Eq. 1–2). Teachers (EMA of students, Eq. 13) encode the full global views and return the
-last block's CLS attention (Eq. 3), from which cross-modal attention (Eq. 4) re-weights the teacher tokens
+masked tokens (L_ae, Eq. 1–2). Teachers (EMA of students, Eq. 13) encode the full global views (the first
+local views with ``loss.teacher_view=local``, as the official code) and return the last block's CLS attention
+(Eq. 3), from which cross-modal attention (Eq. 4) re-weights the teacher tokens
 (refine, Eq. 5–6). Projected teacher features set the targets of the cross-modal students (Eq. 10–11); the
 students' global features come from the masked view (as in the official code) and local views are added
 (multi-crop). MMD aligns video and audio features of students and of teachers (Eq. 7–9).
@@ -46,9 +47,10 @@ from xmodal.models.decoder import MAEDecoder, patchify_audio, patchify_video
 from xmodal.models.embed import CuboidEmbed, PatchEmbed2d
 from xmodal.models.masking import random_masking
 from xmodal.models.projector import DINOHead
-from xmodal.models.vit import VisionTransformer
+from xmodal.models.vit import VisionTransformer, xavier_init
 
 COLLAPSE_STEPS = 20  # consecutive steps with L_kd or the teacher–student KL at ~0 before the collapse warning
+DA_PARTS = {"da": 2, "da1": 2, "da2": 4, "student": 1, "teacher": 1}  # MMD terms summed by each L_da mode
 
 
 class XKD(BaseMethod):
@@ -81,11 +83,16 @@ class XKD(BaseMethod):
                 embed = PatchEmbed2d(1, m.audio_patch, dim)
                 patch_dim = math.prod(m.audio_patch)
             students[mod] = VisionTransformer(
-                embed, dim, depth, heads, grid=grids[f"{mod}_global"], drop_path=bcfg.drop_path
+                embed, dim, depth, heads, grid=grids[f"{mod}_global"], drop_path=bcfg.drop_path,
+                qkv_bias=m.qkv_bias, ln_eps=m.ln_eps,
             )
             self.decoders[mod] = MAEDecoder(
-                dim, m.decoder_dim, m.decoder_depth, m.decoder_heads, patch_dim, grid=grids[f"{mod}_global"]
+                dim, m.decoder_dim, m.decoder_depth, m.decoder_heads, patch_dim, grid=grids[f"{mod}_global"],
+                qkv_bias=m.qkv_bias, ln_eps=m.ln_eps, final_norm=m.decoder_norm,
             )
+            if m.init == "xavier":  # the official code's (MAE's) init; ViT blocks otherwise keep trunc-normal(0.02)
+                students[mod].blocks.apply(xavier_init)
+                self.decoders[mod].apply(xavier_init)
         if m.variant != "xkd" and len(self.modalities) == 2:
             _share_trunk(students["audio"], students["video"])
         self.student = nn.ModuleDict(students)
@@ -93,7 +100,8 @@ class XKD(BaseMethod):
             self.head = nn.ModuleDict(
                 {
                     mod: DINOHead(backbone_dims(m.video if mod == "video" else m.audio)[0], m.proj_out,
-                                  hidden=m.proj_hidden, bottleneck=m.proj_bottleneck)
+                                  hidden=m.proj_hidden, bottleneck=m.proj_bottleneck, norm=m.proj_norm,
+                                  share_norm=m.proj_norm_shared, out_norm=m.proj_out_norm)
                     for mod in self.modalities
                 }
             )
@@ -148,7 +156,8 @@ class XKD(BaseMethod):
         """Encode only visible tokens of the global view, decode all, MSE on the masked ones (Eq. 1)."""
         student = self.student[modality]
         n = math.prod(self.grids[f"{modality}_global"])
-        info = random_masking(x.shape[0], n, self._mask_ratio(modality), device=x.device)
+        info = random_masking(x.shape[0], n, self._mask_ratio(modality), device=x.device,
+                              rounding=self.cfg.model.mask_rounding)
         tokens = student(x, mask_keep_ids=info.ids_keep)
         pred = self.decoders[modality](tokens, info.ids_restore)
         loss = masked_mse(pred.float(), self._patchify(modality, x).float(), info.mask)
@@ -160,7 +169,8 @@ class XKD(BaseMethod):
         return tokens[:, 1:].mean(1)
 
     def _teacher_targets(self, xv: torch.Tensor, xa: torch.Tensor) -> dict[str, torch.Tensor]:
-        """Teachers on full global views; cross-modal attention + refine (Eq. 3–6); projected (no grad)."""
+        """Teachers on full (unmasked) views, the global ones unless ``loss.teacher_view=local``; cross-modal
+        attention + refine (Eq. 3–6); projected (no grad)."""
         lc = self.cfg.loss
         with torch.no_grad():
             query = "cls" if lc.refine_cls else "mean"
@@ -211,9 +221,12 @@ class XKD(BaseMethod):
         for mod, r in rec.items():
             self.log(f"train/recon_{mod}", r["loss"].detach(), batch_size=views[mod]["global"].shape[0])
         if not self.distill:
-            return terms
+            return self._official_means(terms) if lc.normalize_weights else terms
         xv, xa = views["video"]["global"], views["audio"]["global"]
-        teacher = self._teacher_targets(xv, xa)
+        if lc.teacher_view == "local":  # the official code's teachers see frames[1] / specs[1], the first local view
+            teacher = self._teacher_targets(views["video"]["local"][0], views["audio"]["local"][0])
+        else:  # paper (§3.2, §4.1, Alg. 1 l. 9): teachers see the global views
+            teacher = self._teacher_targets(xv, xa)
         student = {
             mod: self._student_outputs(mod, rec[mod]["tokens"], list(views[mod].get("local", [])))
             for mod in ("video", "audio")
@@ -222,6 +235,7 @@ class XKD(BaseMethod):
             terms["da"] = domain_alignment_loss(
                 student["video"], student["audio"], teacher["video"], teacher["audio"],
                 mode=lc.da_mode, kernel=lc.mmd_kernel, bandwidths=lc.mmd_bandwidths, estimator=lc.mmd_estimator,
+                gather="auto" if lc.mmd_gather else False,
             )
         tv_temp, ta_temp = self.teacher_temp("video"), self.teacher_temp("audio")
         if lc.use_kd:
@@ -231,7 +245,14 @@ class XKD(BaseMethod):
             self._monitor_collapse(terms["kd"], student, teacher, tv_temp, ta_temp, xv.shape[0])
         self.center_video.copy_(update_center(self.center_video, teacher["video"], lc.center_momentum))
         self.center_audio.copy_(update_center(self.center_audio, teacher["audio"], lc.center_momentum))
-        return terms
+        return self._official_means(terms) if lc.normalize_weights else terms
+
+    def _official_means(self, terms: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Official weighting, part 1: each term is the *mean* of its parts (``recon_loss = (vid + aud) / 2``, the
+        same for the two MMDs and the two KD directions in ``XKD_Net.forward``); part 2, the division by Σλ, is
+        :meth:`BaseMethod.total_loss`. Together: (5·ΣL_rec + ΣL_da + ΣL_kd) / 14."""
+        parts = {"ae": len(self.modalities), "da": DA_PARTS[self.cfg.loss.da_mode], "kd": 2}
+        return {name: value / parts[name] for name, value in terms.items()}
 
     def _multi_view_kd(
         self, student: torch.Tensor, teacher: torch.Tensor, center: torch.Tensor, teacher_temp: float
@@ -278,6 +299,13 @@ class XKD(BaseMethod):
                     stacklevel=2,
                 )
             self._collapse_warned = steps >= COLLAPSE_STEPS
+
+    def clip_parameters(self) -> list[nn.Parameter]:
+        """Per-tensor clipping covers the students (backbones and projector heads), not the decoders, as the
+        official ``XKD_Net.clip_gradients`` (it loops over ``vid_student``/``aud_student`` only)."""
+        modules = [self.student, *([self.head] if self.distill else [])]
+        unique = {id(p): p for mod in modules for p in mod.parameters() if p.requires_grad}
+        return list(unique.values())
 
     # ----------------------------------------------------------------- export / inspection
     def backbone(self, modality: str, which: str = "student") -> nn.Module:

@@ -1,9 +1,10 @@
-"""Backbones, embeddings, MAE masking/decoder, projector heads and backbone export."""
+"""Backbones, embeddings, MAE masking/decoder, projector heads, backbone export and released-XKD conversion."""
 
 from xmodal.models.decoder import MAEDecoder, patchify_audio, patchify_video, unpatchify_audio, unpatchify_video
 from xmodal.models.embed import CuboidEmbed, PatchEmbed2d
 from xmodal.models.export import export_backbone, load_backbone
 from xmodal.models.masking import MaskInfo, random_masking
+from xmodal.models.official_xkd import convert_official_xkd, export_official_xkd, load_official_xkd
 from xmodal.models.projector import DINOHead
 from xmodal.models.vit import VisionTransformer, vit, vit_base, vit_large, vit_small, vit_tiny
 
@@ -14,8 +15,11 @@ __all__ = [
     "MaskInfo",
     "PatchEmbed2d",
     "VisionTransformer",
+    "convert_official_xkd",
     "export_backbone",
+    "export_official_xkd",
     "load_backbone",
+    "load_official_xkd",
     "patchify_audio",
     "patchify_video",
     "random_masking",

@@ -59,7 +59,10 @@ def unpatchify_audio(patches: torch.Tensor, patch: Sequence[int], grid: Sequence
 
 
 class MAEDecoder(nn.Module):
-    """``(B, 1+K, enc_dim)`` encoder tokens (CLS first) + ``ids_restore (B, N)`` → ``(B, N, patch_dim)``."""
+    """``(B, 1+K, enc_dim)`` encoder tokens (CLS first) + ``ids_restore (B, N)`` → ``(B, N, patch_dim)``.
+
+    ``final_norm`` puts MAE's LayerNorm before the prediction layer; the official XKD decoder has none (its
+    ``ViT_Backbone`` is blocks only, then ``out_proj``)."""
 
     def __init__(
         self,
@@ -71,14 +74,19 @@ class MAEDecoder(nn.Module):
         *,
         grid: Sequence[int],
         mlp_ratio: float = 4.0,
+        qkv_bias: bool = True,
+        ln_eps: float = 1e-6,
+        final_norm: bool = True,
     ) -> None:
         super().__init__()
         self.grid = tuple(int(g) for g in grid)
         self.embed = nn.Linear(enc_dim, dim)
         self.mask_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, math.prod(self.grid), dim))
-        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio) for _ in range(depth))
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.blocks = nn.ModuleList(
+            Block(dim, heads, mlp_ratio, qkv_bias=qkv_bias, ln_eps=ln_eps) for _ in range(depth)
+        )
+        self.norm = nn.LayerNorm(dim, eps=ln_eps) if final_norm else nn.Identity()
         self.pred = nn.Linear(dim, patch_dim)
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.mask_token, std=0.02)

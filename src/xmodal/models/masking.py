@@ -1,15 +1,18 @@
 """MAE random masking (xkd.md §3.3): per-sample random subsets of tokens are dropped before the encoder.
 
-Defaults (Table S4, §B.4): 0.85 of video tokens, 0.80 of audio tokens are masked. The kept count is
-``⌊N · (1 − ratio)⌋`` (as MAE, but robust to float error), at least one token: 58 of 392 video tokens,
-112 of 560 audio tokens.
+Defaults (Table S4, §B.4): 0.85 of video tokens, 0.80 of audio tokens are masked. The kept count is, at least one
+token, ``⌊N · (1 − ratio)⌋`` with ``rounding="floor"`` (MAE's ``int()``, made robust to float error; 58 of 392
+video tokens, 112 of 560 audio tokens) or ``round(N · (1 − ratio))`` with ``rounding="round"`` (Python's round, as
+the official XKD code's ``random_masking``; 59 of 392, 112 of 560). XKD picks one with ``model.mask_rounding``.
 """
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
+
+Rounding = Literal["round", "floor"]
 
 VIDEO_MASK_RATIO = 0.85
 AUDIO_MASK_RATIO = 0.80
@@ -24,10 +27,14 @@ class MaskInfo(NamedTuple):
     mask: torch.Tensor
 
 
-def num_visible(num_tokens: int, ratio: float) -> int:
+def num_visible(num_tokens: int, ratio: float, rounding: Rounding = "floor") -> int:
     if not 0.0 <= ratio < 1.0:
         raise ValueError(f"mask ratio must be in [0, 1), got {ratio}")
-    return max(1, int(num_tokens * (1.0 - ratio) + 1e-6))  # 560·(1−0.8) is 111.99… in floating point
+    if rounding == "round":
+        return max(1, round(num_tokens * (1.0 - ratio)))
+    if rounding == "floor":
+        return max(1, int(num_tokens * (1.0 - ratio) + 1e-6))  # 560·(1−0.8) is 111.99… in floating point
+    raise ValueError(f"rounding must be 'round' or 'floor', got {rounding!r}")
 
 
 def random_masking(
@@ -36,9 +43,10 @@ def random_masking(
     ratio: float,
     generator: torch.Generator | None = None,
     device: torch.device | str | None = None,
+    rounding: Rounding = "floor",
 ) -> MaskInfo:
     """Vectorised per-sample masking: argsort of uniform noise gives a random permutation per row."""
-    return disjoint_maskings(batch, num_tokens, num_visible(num_tokens, ratio), 1, generator, device)[0]
+    return disjoint_maskings(batch, num_tokens, num_visible(num_tokens, ratio, rounding), 1, generator, device)[0]
 
 
 def disjoint_maskings(

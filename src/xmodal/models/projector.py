@@ -1,18 +1,26 @@
 """DINO-style projector head θ_h (xkd.md §3.4, Table S3, §B.5–B.6).
 
-Table S3: an MLP of 3 layers, hidden 2048, bottleneck 256, output 8192. §B.6 compares no normalisation (KD
-collapses, §B.5), normalisation on the last layer only, and normalisation on *every* layer (best, +2.9–4.5
-points). The paper does not name the normalisation; XKD adopts DINO's head (§A.3), whose optional per-layer
-normalisation is BatchNorm (``use_bn``), so ``norm="bn"`` is the default. Layout (DINO):
+What the paper fixes: Table S3 gives an MLP of 3 layers, hidden 2048, bottleneck 256, output 8192, and §A.3 says
+the head is "similar to the one proposed in" DINO. §B.6 compares no normalisation (KD collapses, §B.5),
+normalisation on the last layer only, and normalisation on *every* layer (best, +2.9–4.5 points), without naming
+the normalisation. Table S3 does not name it either.
 
-    Linear(in, hidden) → Norm → GELU → Linear(hidden, hidden) → Norm → GELU → Linear(hidden, bottleneck)
-    → L2-normalise → weight-normalised Linear(bottleneck, out, no bias)
+Where the paper is silent we follow the official code (``codes/train/models/modules/projector.py``, ``DINOHead``
+built from ``projector_dict['2048-gelu-3-256-8192-norm3']`` in ``modules/__init__.py``), which is iBOT's head:
 
-The weight-normalised last layer has its gain fixed to 1 (DINO's ``norm_last_layer=True``): each output is the
-cosine between the bottleneck vector and a unit "prototype" row, so logits lie in [−1, 1] and the temperatures
-of Eq. 10 set the sharpness. ``norm="bn"`` couples the samples of a batch: under DDP convert it with
-``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` so statistics are those of the global batch; ``norm="ln"``
-(LayerNorm) has no batch coupling; ``norm="none"`` is the §B.5 collapse ablation.
+    Linear(in, hidden) → LN → GELU → Linear(hidden, hidden) → LN → GELU → Linear(hidden, bottleneck)
+    → L2-normalise → weight-normalised Linear(bottleneck, out, no bias, gain fixed at 1)
+    → LayerNorm(out) without affine parameters
+
+The two hidden LayerNorms are **one module** appended twice (``_build_norm`` is called once and the object is
+placed after both hidden linears), so they share their γ/β; ``share_norm=True`` reproduces this. The output
+LayerNorm (``last_norm='ln'``, built with ``affine=False``) standardises each 8192-d logit vector to zero mean
+and unit variance. Without it (``out_norm=False``) each logit is the cosine between the bottleneck vector and a
+unit prototype, so logits lie in [−1, 1] with a spread of about 1/√bottleneck = 1/16, and the temperatures of
+Eq. 10 and the MMD kernel of Eq. 8 act on a 16× smaller scale.
+
+``norm="bn"`` (DINO's optional ``use_bn``) couples the samples of a batch: under DDP convert it with
+``torch.nn.SyncBatchNorm.convert_sync_batchnorm``. ``norm="none"`` is the §B.5 collapse ablation.
 """
 
 from __future__ import annotations
@@ -52,7 +60,11 @@ def _norm(kind: Norm, dim: int) -> nn.Module:
 
 
 class DINOHead(nn.Module):
-    """``(B, in_dim)`` pooled features → ``(B, out_dim)`` logits (the ``f`` of Eq. 10–11)."""
+    """``(B, in_dim)`` pooled features → ``(B, out_dim)`` logits (the ``f`` of Eq. 10–11).
+
+    Defaults are the official head (see the module docstring): ``norm="ln"`` shared by the hidden layers
+    (``share_norm``) and a non-affine LayerNorm on the output (``out_norm``).
+    """
 
     def __init__(
         self,
@@ -62,24 +74,28 @@ class DINOHead(nn.Module):
         hidden: int = 2048,
         bottleneck: int = 256,
         layers: int = 3,
-        norm: Norm = "bn",
+        norm: Norm = "ln",
+        share_norm: bool = True,
+        out_norm: bool = True,
         norm_last_layer: bool = True,
     ) -> None:
         super().__init__()
         if layers < 1:
             raise ValueError("layers must be at least 1")
+        shared = _norm(norm, hidden)
         mods: list[nn.Module] = []
         width = in_dim
         for _ in range(layers - 1):
-            mods += [nn.Linear(width, hidden), _norm(norm, hidden), nn.GELU()]
+            mods += [nn.Linear(width, hidden), shared if share_norm else _norm(norm, hidden), nn.GELU()]
             width = hidden
         mods.append(nn.Linear(width, bottleneck))
         self.mlp = nn.Sequential(*mods)
         self.last_layer = WeightNormLinear(bottleneck, out_dim, learn_gain=not norm_last_layer)
+        self.out_norm = nn.LayerNorm(out_dim, elementwise_affine=False) if out_norm else nn.Identity()
         for m in self.mlp.modules():
             if isinstance(m, nn.Linear):
                 nn.init.trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.last_layer(F.normalize(self.mlp(x), dim=-1, eps=1e-6))
+        return self.out_norm(self.last_layer(F.normalize(self.mlp(x), dim=-1, eps=1e-6)))

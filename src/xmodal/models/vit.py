@@ -85,12 +85,12 @@ class Block(nn.Module):
     """Pre-norm Transformer block: ``x + attn(norm(x))``, then ``x + mlp(norm(x))``."""
 
     def __init__(self, dim: int, heads: int, mlp_ratio: float = 4.0, drop_path: float = 0.0,
-                 qkv_bias: bool = True) -> None:
+                 qkv_bias: bool = True, ln_eps: float = 1e-6) -> None:
         super().__init__()
         hidden = int(dim * mlp_ratio)
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm1 = nn.LayerNorm(dim, eps=ln_eps)
         self.attn = Attention(dim, heads, qkv_bias)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm2 = nn.LayerNorm(dim, eps=ln_eps)
         self.mlp = nn.Sequential(nn.Linear(dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.drop_path = DropPath(drop_path)
 
@@ -118,7 +118,19 @@ def init_weights(module: nn.Module) -> None:
         nn.init.trunc_normal_(module.weight, std=0.02)
         if module.bias is not None:
             nn.init.zeros_(module.bias)
-    elif isinstance(module, nn.LayerNorm):
+    elif isinstance(module, nn.LayerNorm) and module.elementwise_affine:
+        nn.init.ones_(module.weight)
+        nn.init.zeros_(module.bias)
+
+
+def xavier_init(module: nn.Module) -> None:
+    """MAE's / the official XKD code's init: Xavier-uniform linear weights (the fused qkv as one matrix), zero
+    biases, unit LayerNorm."""
+    if isinstance(module, nn.Linear):
+        nn.init.xavier_uniform_(module.weight)
+        if module.bias is not None:
+            nn.init.zeros_(module.bias)
+    elif isinstance(module, nn.LayerNorm) and module.elementwise_affine:
         nn.init.ones_(module.weight)
         nn.init.zeros_(module.bias)
 
@@ -147,6 +159,7 @@ class VisionTransformer(nn.Module):
         grid: Sequence[int],
         pool: Pool = "mean",
         qkv_bias: bool = True,
+        ln_eps: float = 1e-6,
         fixed_pos_embed: bool = False,
         final_norm: bool = True,
     ) -> None:
@@ -157,14 +170,14 @@ class VisionTransformer(nn.Module):
             raise ValueError(f"pool must be 'mean' or 'cls', got {pool!r}")
         self.embed = embed
         self.embed_dim, self.depth, self.heads, self.mlp_ratio = dim, depth, heads, mlp_ratio
-        self.drop_path, self.pool, self.qkv_bias = drop_path, pool, qkv_bias
+        self.drop_path, self.pool, self.qkv_bias, self.ln_eps = drop_path, pool, qkv_bias, ln_eps
         self.fixed_pos_embed, self.final_norm = fixed_pos_embed, final_norm
         self.grid = tuple(int(g) for g in grid)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, math.prod(self.grid), dim))
         rates = [drop_path * i / (depth - 1) for i in range(depth)] if depth > 1 else [drop_path]
-        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, r, qkv_bias) for r in rates)
-        self.norm: nn.Module = nn.LayerNorm(dim, eps=1e-6) if final_norm else nn.Identity()
+        self.blocks = nn.ModuleList(Block(dim, heads, mlp_ratio, r, qkv_bias, ln_eps) for r in rates)
+        self.norm: nn.Module = nn.LayerNorm(dim, eps=ln_eps) if final_norm else nn.Identity()
         if fixed_pos_embed:
             with torch.no_grad():
                 self.pos_embed.copy_(sincos_pos_embed(self.grid, dim).unsqueeze(0))
@@ -221,7 +234,8 @@ class VisionTransformer(nn.Module):
         return {
             "embed": self.embed.config(), "dim": self.embed_dim, "depth": self.depth, "heads": self.heads,
             "mlp_ratio": self.mlp_ratio, "drop_path": self.drop_path, "grid": list(self.grid), "pool": self.pool,
-            "qkv_bias": self.qkv_bias, "fixed_pos_embed": self.fixed_pos_embed, "final_norm": self.final_norm,
+            "qkv_bias": self.qkv_bias, "ln_eps": self.ln_eps, "fixed_pos_embed": self.fixed_pos_embed,
+            "final_norm": self.final_norm,
         }
 
     @classmethod

@@ -27,6 +27,7 @@ from torch import nn
 
 from xmodal.analysis.mfh.diagnostic import DEFAULT_THRESHOLD, diagnose
 from xmodal.data.dataset import AVDataset, read_manifest
+from xmodal.data.features import LogMelConfig
 from xmodal.data.synth import SynthConfig, generate
 from xmodal.data.views import EvalConfig, EvalTransform
 from xmodal.methods.base import OptimConfig
@@ -91,14 +92,15 @@ def levels_for_gamma(gamma: float, max_classes: int = 16) -> tuple[int, int, int
 
 def load_setting(cfg: AVBenchConfig, levels: tuple[int, int, int], out_dir: Path) -> dict[str, Any]:
     """Generate one benchmark and decode every clip once: video (N, 3, frames, size, size), log-mel
-    (N, 1, 80, T / mel_pool) standardised by the train split's scalar mean/std (LogMelConfig's defaults leave it
-    unnormalised)."""
+    (N, 1, 80, T / mel_pool) standardised by the train split's scalar mean/std (the log-mel itself is left
+    unnormalised). The log-mel is the HTK one: the synthetic benchmark puts its pitches on HTK band centres."""
     g, v, a = levels
     synth = SynthConfig(clips=cfg.clips, seed=cfg.seed, size=cfg.size, fps=cfg.fps, duration=cfg.duration,
                         general_levels=g, video_levels=v, audio_levels=a, splits=cfg.splits)
     index = read_manifest(generate(synth, out_dir, workers=cfg.workers))
+    htk = LogMelConfig(mel_scale="htk", mel_norm="none", log_eps=1e-6)
     view = EvalTransform(EvalConfig(fps=cfg.frames / cfg.duration, frames=cfg.frames, size=cfg.size,
-                                    audio_seconds=cfg.duration))
+                                    audio_seconds=cfg.duration, frontend=htk))
     data = AVDataset(index, clip_seconds=cfg.duration, sampling="center", transform=view, cache=True,
                      on_error="raise")
     samples = [data[i] for i in range(len(data))]

@@ -10,6 +10,9 @@
   warm-up + cosine or fixed LR per step, and multi-clip testing: clip features are averaged per sample before
   the linear head, which equals averaging the clip logits.
 * :func:`class_balanced_sampler` — MAViL App. B: weight of a sample = Σ_{c ∈ labels} 1000 / (n_c + 0.01).
+* Test metrics are computed on the predictions of *all* processes: under DDP each process tests a shard, and
+  :class:`~xmodal.eval.gathered.GatheredPredictions` (a torchmetrics metric) all-gathers logits, labels and dataset
+  indices before scoring, dropping the repeats ``DistributedSampler`` pads the last shard with.
 * Batches from ``collate_samples`` may have lost undecodable samples (or hold only ``skipped``): such steps are
   skipped and every dropped sample is counted in ``FineTuner.skips`` (``{"train": SkipCounter, "test": ...}``).
   The training dataset's ``set_epoch`` is called every epoch, so clip starts and augmentations change.
@@ -30,7 +33,7 @@ from torch.utils.data import WeightedRandomSampler
 
 from xmodal.data.collate import SkipCounter
 from xmodal.eval.finetune_config import FinetuneConfig
-from xmodal.eval.selection import score_predictions
+from xmodal.eval.gathered import GatheredPredictions
 from xmodal.methods.base import no_decay_names, warmup_cosine
 
 MixFn = Callable[[dict[str, torch.Tensor], torch.Tensor], tuple[dict[str, torch.Tensor], torch.Tensor]]
@@ -112,8 +115,7 @@ class FineTuner(L.LightningModule):
     def __init__(self, model: AVClassifier, cfg: FinetuneConfig, num_classes: int, mix: MixFn | None = None) -> None:
         super().__init__()
         self.model, self.cfg, self.num_classes, self.mix = model, cfg, num_classes, mix
-        self._scores: list[torch.Tensor] = []
-        self._labels: list[torch.Tensor] = []
+        self.predictions = GatheredPredictions()
         self.last_metrics: dict[str, float] = {}
         self.skips = {"train": SkipCounter(), "test": SkipCounter()}
 
@@ -153,17 +155,15 @@ class FineTuner(L.LightningModule):
         if not self._usable(batch, "test"):
             return
         logits = self.model({m: batch[m] for m in self.cfg.modalities})
-        self._scores.append(logits.float().cpu())
-        self._labels.append(torch.as_tensor(batch["label"]).cpu())
+        self.predictions.update(logits, batch["label"], batch.get("index"))
 
     test_step = validation_step
 
     def _finish(self, stage: str) -> None:
-        if not self._scores:
+        metrics = self.predictions.compute()  # a collective under DDP: every process calls it, even with no batch
+        self.predictions.reset()
+        if not metrics:
             return
-        scores, labels = torch.cat(self._scores).numpy(), torch.cat(self._labels).numpy()
-        self._scores, self._labels = [], []
-        metrics, _ = score_predictions(scores, labels)
         self.last_metrics = metrics
         for k, v in metrics.items():
             self.log(f"{stage}/{k}", v, prog_bar=True)

@@ -1,3 +1,4 @@
+import warnings
 from collections.abc import Callable
 
 import numpy as np
@@ -29,6 +30,15 @@ def test_torch_solver_matches_liblinear_objective(make_toy: Callable[..., Featur
     for c, a, b in zip(costs, tw, sw, strict=True):
         obj = [0.5 * (w**2).sum() + c * (np.maximum(0, 1 - y * decision(x, w)) ** 2).sum() for w in (a, b)]
         assert obj[0] == pytest.approx(obj[1], rel=1e-4)
+
+
+def test_sklearn_backend_names_its_solver(make_toy: Callable[..., FeatureSet]) -> None:
+    """LinearSVC's default ``dual`` changed in scikit-learn 1.5 (1.3/1.4 warn): left implicit, the declared floor
+    would solve another formulation than a current install. Run at the floor by scripts/test-lowest."""
+    fs = make_toy(n=60, d=8, k=3, separable=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        svm_path(l2_normalize(fs.features), fs.labels, 3, SVMConfig(backend="sklearn"), [1.0])
 
 
 def test_trap_cost_is_never_chosen_on_test(make_toy: Callable[..., FeatureSet]) -> None:

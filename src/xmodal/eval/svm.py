@@ -93,7 +93,9 @@ def _sklearn_path(x: np.ndarray, y: np.ndarray, costs: Sequence[float], max_iter
     for c in costs:
         w = np.zeros((x.shape[1] + 1, y.shape[1]), np.float32)
         for k in range(y.shape[1]):
-            clf = LinearSVC(C=c, max_iter=max(1000, 10 * max_iter), random_state=seed).fit(x, y[:, k])
+            # dual="auto" explicitly: the default changed in scikit-learn 1.5, and our floor (1.3) must pick the same
+            # liblinear solver as the newest release does.
+            clf = LinearSVC(C=c, dual="auto", max_iter=max(1000, 10 * max_iter), random_state=seed).fit(x, y[:, k])
             w[:-1, k], w[-1, k] = clf.coef_[0], clf.intercept_[0]
         out.append(w)
     return out

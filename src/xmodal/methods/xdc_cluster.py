@@ -191,7 +191,7 @@ def purity_report(labels: np.ndarray, truth: np.ndarray, class_names: Sequence[s
             continue
         common = Counter(members.tolist()).most_common(concepts)
         names = [(class_names[t] if class_names is not None else str(t), n / len(members)) for t, n in common]
-        rows.append({"cluster": int(c), "size": int(len(members)), "purity": names[0][1], "concepts": names})
+        rows.append({"cluster": int(c), "size": len(members), "purity": names[0][1], "concepts": names})
     rows.sort(key=lambda r: -r["purity"])
     for rank, row in enumerate(rows, 1):
         row["rank"] = rank

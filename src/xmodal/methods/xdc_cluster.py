@@ -101,14 +101,16 @@ class KMeansResult:
     objective: float
 
 
-def preprocess(x: np.ndarray, cfg: KMeansConfig, seed: int) -> np.ndarray:
+def preprocess(x: np.ndarray, cfg: KMeansConfig) -> np.ndarray:
     """PCA (whitened: eigen power −0.5) to ``pca_dim`` then L2 normalisation (DeepCluster ``preprocess_features``)."""
     import faiss
 
     x = np.ascontiguousarray(x, dtype=np.float32)
-    dim = min(cfg.pca_dim, x.shape[1], x.shape[0]) if cfg.pca_dim else 0
+    # N centred points span at most N − 1 directions: whitening more would divide by zero eigenvalues
+    dim = min(cfg.pca_dim, x.shape[1], max(x.shape[0] - 1, 1)) if cfg.pca_dim else 0
     if dim:
         pca = faiss.PCAMatrix(x.shape[1], dim, -0.5 if cfg.whiten else 0.0)
+        pca.epsilon = 1e-6  # added to the eigenvalues before whitening (constant directions stay finite)
         pca.train(x)
         x = pca.apply_py(x)
     if cfg.l2norm:
@@ -123,7 +125,7 @@ def run_kmeans(x: np.ndarray, k: int, cfg: KMeansConfig, seed: int) -> KMeansRes
     n = x.shape[0]
     if not 1 <= k <= n:
         raise ValueError(f"k-means: k={k} needs 1 <= k <= number of clips ({n})")
-    data = preprocess(x, cfg, seed)
+    data = preprocess(x, cfg)
     km = faiss.Kmeans(data.shape[1], k, niter=cfg.niter, nredo=cfg.nredo, seed=seed, verbose=False,
                       max_points_per_centroid=cfg.max_points_per_centroid or max(n, 1) + 1,
                       gpu=cfg.use_gpu == "auto" and faiss.get_num_gpus() > 0)
@@ -243,6 +245,10 @@ class UniformClusterSampler(Sampler[int]):
     def __iter__(self) -> Iterator[int]:
         rows = np.asarray(self.labels())[self.positions]
         rng = np.random.default_rng([self.seed, self.epoch])
+        if (rows < 0).all():  # before the first clustering (the engine builds the first iterator that early)
+            self.counts = {"sampler_classes": 0, "sampler_per_class": 0}
+            return iter(rng.permutation(len(rows)).tolist())
+        rows = np.where(rows < 0, rows.max() + 1, rows)  # undecodable clips: one group of their own
         groups = [np.flatnonzero(rows == c) for c in np.unique(rows)]
         per = int(np.ceil(len(rows) / len(groups)))
         picks = [rng.choice(g, per, replace=len(g) < per) for g in groups]

@@ -179,13 +179,15 @@ class XDC(BaseMethod):
         for i, src in enumerate(self.sources):
             k = c.k(src)
             labels = torch.full_like(self.labels(src), -1)
+            reseeded = torch.zeros(1, dtype=torch.long, device=labels.device)
             if rank() == 0:
                 res = run_kmeans(source_features(feats, src)[present], k, c.kmeans,
                                  seed=self.cfg.trainer.seed + 1000 * self.iteration + i)
                 labels[torch.as_tensor(present, device=labels.device)] = torch.as_tensor(res.labels,
                                                                                          device=labels.device)
-                stats[f"{src}/reseeded"] = float(res.reseeded)
+                reseeded += res.reseeded
             labels = broadcast_labels(labels)
+            stats[f"{src}/reseeded"] = float(broadcast_labels(reseeded))
             previous = self.labels(src).cpu().numpy()[present] if self.iteration > 0 else None
             new = labels.cpu().numpy()[present]
             truth = self.data.truth[present] if self.data is not None else None

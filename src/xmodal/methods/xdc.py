@@ -48,8 +48,8 @@ from xmodal.models.video_resnet import VideoResNet
 def build_encoder(cfg: XDCConfig, modality: str) -> nn.Module:
     m = cfg.model
     if modality == "video":
-        return VideoResNet(m.video_arch, m.video_layers)
-    return ResNet(BasicBlock, m.audio_layers, in_channels=1, num_classes=0, dims=2)
+        return VideoResNet(m.video_arch, m.video_layers, widths=m.widths)
+    return ResNet(BasicBlock, m.audio_layers, in_channels=1, num_classes=0, dims=2, widths=m.widths)
 
 
 class XDC(BaseMethod):

@@ -19,11 +19,13 @@ from xmodal.methods.xdc_cluster import ROUTES, KMeansConfig
 
 @dataclass
 class XDCModelConfig:
-    """Encoders: video R(2+1)D-18 (``r3d``: ResNet3D-18, appendix §D), audio 2-D ResNet-18 on log-mel."""
+    """Encoders: video R(2+1)D-18 (``r3d``: ResNet3D-18, appendix §D), audio 2-D ResNet-18 on log-mel.
+    ``layers`` / ``widths`` other than 2-2-2-2 / 64–512 are only for CPU-sized runs."""
 
     video_arch: Literal["r2plus1d", "r3d"] = "r2plus1d"
     video_layers: tuple[int, int, int, int] = (2, 2, 2, 2)
     audio_layers: tuple[int, int, int, int] = (2, 2, 2, 2)
+    widths: tuple[int, int, int, int] = (64, 128, 256, 512)
 
 
 @dataclass

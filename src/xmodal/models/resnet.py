@@ -70,18 +70,19 @@ def _shortcut(ops: _Ops, c_in: int, c_out: int, stride: int) -> nn.Module | None
 
 class ResNet(nn.Module):
     def __init__(self, block: type[BasicBlock | Bottleneck], layers: tuple[int, int, int, int], in_channels: int,
-                 num_classes: int, dims: Literal[2, 3]) -> None:
+                 num_classes: int, dims: Literal[2, 3],
+                 widths: tuple[int, int, int, int] = (64, 128, 256, 512)) -> None:
         super().__init__()
         if dims not in (2, 3):
             raise ValueError("dims must be 2 or 3")
         ops = _Ops(dims)
         self.block, self.layers, self.in_channels = block, layers, in_channels
-        self.num_classes, self.dims = num_classes, dims
-        self.conv1, self.bn1 = ops.conv(in_channels, 64, 7, 2), ops.bn(64)
+        self.num_classes, self.dims, self.widths = num_classes, dims, tuple(widths)
+        self.conv1, self.bn1 = ops.conv(in_channels, widths[0], 7, 2), ops.bn(widths[0])
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = (nn.MaxPool2d(3, 2, 1) if dims == 2 else nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)))
-        c = 64
-        for i, (n, width) in enumerate(zip(layers, (64, 128, 256, 512), strict=True)):
+        c = widths[0]
+        for i, (n, width) in enumerate(zip(layers, widths, strict=True)):
             blocks = []
             for j in range(n):
                 blocks.append(block(ops, c, width, 2 if (j == 0 and i > 0) else 1))
@@ -106,12 +107,13 @@ class ResNet(nn.Module):
     def config(self) -> dict[str, Any]:
         """Constructor arguments, for :func:`xmodal.models.export.export_backbone`."""
         return {"block": self.block.__name__, "layers": list(self.layers), "in_channels": self.in_channels,
-                "num_classes": self.num_classes, "dims": self.dims}
+                "num_classes": self.num_classes, "dims": self.dims, "widths": list(self.widths)}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> ResNet:
         block = {"BasicBlock": BasicBlock, "Bottleneck": Bottleneck}[cfg["block"]]
-        return cls(block, tuple(cfg["layers"]), cfg["in_channels"], cfg["num_classes"], cfg["dims"])
+        return cls(block, tuple(cfg["layers"]), cfg["in_channels"], cfg["num_classes"], cfg["dims"],
+                   tuple(cfg.get("widths", (64, 128, 256, 512))))
 
 
 def resnet18(in_channels: int = 3, num_classes: int = 1000, dims: Literal[2, 3] = 2) -> ResNet:

@@ -59,29 +59,34 @@ class VideoBlock(nn.Module):
         return self.relu(out + (x if self.downsample is None else self.downsample(x)))
 
 
-def _stem(arch: Arch, in_channels: int) -> nn.Sequential:
+def _stem(arch: Arch, in_channels: int, width: int) -> nn.Sequential:
     if arch == "r3d":
-        return nn.Sequential(nn.Conv3d(in_channels, 64, (3, 7, 7), (1, 2, 2), (1, 3, 3), bias=False),
-                             nn.BatchNorm3d(64), nn.ReLU(inplace=True))
+        return nn.Sequential(nn.Conv3d(in_channels, width, (3, 7, 7), (1, 2, 2), (1, 3, 3), bias=False),
+                             nn.BatchNorm3d(width), nn.ReLU(inplace=True))
+    mid = max(1, round(45 * width / 64))  # torchvision's 45 for width 64
     return nn.Sequential(
-        nn.Conv3d(in_channels, 45, (1, 7, 7), (1, 2, 2), (0, 3, 3), bias=False), nn.BatchNorm3d(45),
+        nn.Conv3d(in_channels, mid, (1, 7, 7), (1, 2, 2), (0, 3, 3), bias=False), nn.BatchNorm3d(mid),
         nn.ReLU(inplace=True),
-        nn.Conv3d(45, 64, (3, 1, 1), 1, (1, 0, 0), bias=False), nn.BatchNorm3d(64), nn.ReLU(inplace=True),
+        nn.Conv3d(mid, width, (3, 1, 1), 1, (1, 0, 0), bias=False), nn.BatchNorm3d(width), nn.ReLU(inplace=True),
     )
 
 
 class VideoResNet(nn.Module):
-    """(B, C, T, H, W) clip → logits (``num_classes > 0``) or the pooled feature (``num_classes = 0``)."""
+    """(B, C, T, H, W) clip → logits (``num_classes > 0``) or the pooled feature (``num_classes = 0``).
+
+    ``widths`` are the stage widths (the paper's 64–512; smaller ones only for CPU-sized runs)."""
 
     def __init__(self, arch: Arch = "r2plus1d", layers: tuple[int, int, int, int] = (2, 2, 2, 2),
-                 in_channels: int = 3, num_classes: int = 0) -> None:
+                 in_channels: int = 3, num_classes: int = 0,
+                 widths: tuple[int, int, int, int] = (64, 128, 256, 512)) -> None:
         super().__init__()
         if arch not in ("r2plus1d", "r3d"):
             raise ValueError(f"arch must be 'r2plus1d' or 'r3d', got {arch!r}")
         self.arch, self.layers, self.in_channels, self.num_classes = arch, tuple(layers), in_channels, num_classes
-        self.stem = _stem(arch, in_channels)
-        c = 64
-        for i, (n, width) in enumerate(zip(layers, (64, 128, 256, 512), strict=True)):
+        self.widths = tuple(widths)
+        self.stem = _stem(arch, in_channels, widths[0])
+        c = widths[0]
+        for i, (n, width) in enumerate(zip(layers, widths, strict=True)):
             blocks = [VideoBlock(arch, c if j == 0 else width, width, 2 if (j == 0 and i > 0) else 1)
                       for j in range(n)]
             c = width
@@ -108,11 +113,12 @@ class VideoResNet(nn.Module):
 
     def config(self) -> dict[str, Any]:
         return {"arch": self.arch, "layers": list(self.layers), "in_channels": self.in_channels,
-                "num_classes": self.num_classes}
+                "num_classes": self.num_classes, "widths": list(self.widths)}
 
     @classmethod
     def from_config(cls, cfg: dict[str, Any]) -> VideoResNet:
-        return cls(cfg["arch"], tuple(cfg["layers"]), cfg["in_channels"], cfg["num_classes"])
+        return cls(cfg["arch"], tuple(cfg["layers"]), cfg["in_channels"], cfg["num_classes"],
+                   tuple(cfg.get("widths", (64, 128, 256, 512))))
 
 
 def r2plus1d_18(num_classes: int = 0, in_channels: int = 3) -> VideoResNet:

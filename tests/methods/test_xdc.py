@@ -174,3 +174,21 @@ def test_labels_reach_every_rank_under_two_process_gloo(tmp_path: Path, synth_ma
         torch.testing.assert_close(r0[src], r1[src])  # one assignment on every rank
         # sharded extraction + gather = one process, rows in the same order (float noise of batch composition only)
         torch.testing.assert_close(r0[f"f_{src}"], single[f"f_{src}"], rtol=1e-4, atol=1e-5)
+
+
+def test_handcrafted_features_and_uniform_sampler_loader(synth_manifest: Path) -> None:
+    from xmodal.methods.xdc_data import handcrafted_features
+    from xmodal.methods.xdc_pretrain import build
+
+    still = torch.zeros(1, 3, 4, 8, 8)
+    moving = torch.arange(4.0).view(1, 1, 4, 1, 1).expand(1, 3, 4, 8, 8)
+    f = handcrafted_features({"video": torch.cat([still, moving])}, "video")
+    assert f.shape == (2, 9) and f[0, 6:].abs().sum() == 0 and (f[1, 6:] == 1).all()  # motion energy
+    assert handcrafted_features({"audio": torch.randn(2, 1, 40, 101)}, "audio").shape == (2, 80)
+
+    method, data, loader = build(tiny("cluster.uniform_over=audio", source=synth_manifest))
+    assert sorted(list(loader.sampler)) == list(range(len(data.train_rows)))  # before clustering: a shuffle
+    method.labels("audio")[torch.as_tensor(data.train_rows)] = torch.arange(len(data.train_rows)) % 2
+    method.labels("audio")[torch.as_tensor(data.train_rows[:1])] = 2  # a singleton cluster
+    drawn = method.labels("audio")[torch.as_tensor(data.train_rows)[list(loader.sampler)]]
+    assert abs(int((drawn == 2).sum()) - len(drawn) // 3) <= 1  # drawn as often as the big clusters

@@ -2,7 +2,8 @@
 
 ``dry_run`` builds everything a real run builds (the data index included, so a bad path fails now) and
 reports parameter counts per module and token counts per view, without training. The config's ``method`` key
-picks the method: ``xkd`` (here) or ``mavil`` (:mod:`xmodal.methods.mavil_pretrain`).
+picks the method: ``xkd`` (here), ``mavil`` (:mod:`xmodal.methods.mavil_pretrain`) or ``xdc``
+(:mod:`xmodal.methods.xdc_pretrain`: XDC, SDC, MDC, CDC).
 """
 
 from __future__ import annotations
@@ -19,18 +20,20 @@ import yaml
 from torch import nn
 
 from xmodal.config import ConfigError, apply_overrides, code_version, config_hash, load_config, to_dict
-from xmodal.methods import mavil_pretrain
+from xmodal.methods import mavil_pretrain, xdc_pretrain
 from xmodal.methods.engine import build_trainer, fit
 from xmodal.methods.mavil_config import MAViLConfig
 from xmodal.methods.pretrain_data import build_train_loader
+from xmodal.methods.xdc_config import XDCConfig
 from xmodal.methods.xkd import XKD, view_grids
 from xmodal.methods.xkd_config import PretrainConfig
 from xmodal.models.masking import num_visible
 
-METHODS: dict[str, type[PretrainConfig] | type[MAViLConfig]] = {"xkd": PretrainConfig, "mavil": MAViLConfig}
+AnyConfig = PretrainConfig | MAViLConfig | XDCConfig
+METHODS: dict[str, type[AnyConfig]] = {"xkd": PretrainConfig, "mavil": MAViLConfig, "xdc": XDCConfig}
 
 
-def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> PretrainConfig | MAViLConfig:
+def load_pretrain_config(path: str | Path, overrides: Sequence[str] = ()) -> AnyConfig:
     """The typed config of the method named by the file's ``method`` key (after overrides; default ``xkd``)."""
     path = Path(path)
     data = yaml.safe_load(path.read_text()) if path.is_file() else {}
@@ -81,9 +84,11 @@ def describe(cfg: PretrainConfig, method: XKD) -> dict[str, Any]:
     }
 
 
-def dry_run(cfg: PretrainConfig | MAViLConfig) -> dict[str, Any]:
+def dry_run(cfg: AnyConfig) -> dict[str, Any]:
     if isinstance(cfg, MAViLConfig):
         return mavil_pretrain.dry_run(cfg)
+    if isinstance(cfg, XDCConfig):
+        return xdc_pretrain.dry_run(cfg)
     method = build_method(cfg)
     loader = build_train_loader(cfg)
     report = describe(cfg, method)
@@ -115,10 +120,12 @@ def export_backbones(method: XKD, out_dir: Path) -> dict[str, str]:
     return out
 
 
-def pretrain(cfg: PretrainConfig | MAViLConfig, callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
+def pretrain(cfg: AnyConfig, callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
     """Train (resuming from ``<out_dir>/checkpoints/last.ckpt`` if present), then export backbones."""
     if isinstance(cfg, MAViLConfig):
         return mavil_pretrain.pretrain(cfg, callbacks)
+    if isinstance(cfg, XDCConfig):
+        return xdc_pretrain.pretrain(cfg, callbacks)
     L.seed_everything(cfg.trainer.seed, workers=True)
     torch.set_float32_matmul_precision("high")
     out = Path(cfg.out_dir)

@@ -16,12 +16,14 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from xmodal.models.mavil import MAViLEncoder
+from xmodal.models.resnet import ResNet
+from xmodal.models.video_resnet import VideoResNet
 from xmodal.models.vit import VisionTransformer
 
 FORMAT = "xmodal-backbone"
 VERSION = 1
-BUILDERS: dict[str, type[VisionTransformer] | type[MAViLEncoder]] = {
-    "VisionTransformer": VisionTransformer, "MAViLEncoder": MAViLEncoder,
+BUILDERS: dict[str, type[VisionTransformer] | type[MAViLEncoder] | type[ResNet] | type[VideoResNet]] = {
+    "VisionTransformer": VisionTransformer, "MAViLEncoder": MAViLEncoder, "ResNet": ResNet, "VideoResNet": VideoResNet,
 }
 
 

@@ -9,7 +9,7 @@ MFH's VGGSound nets (mfh.md App. B.4) are a ResNet-18/50 for audio spectrograms 
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -70,16 +70,19 @@ def _shortcut(ops: _Ops, c_in: int, c_out: int, stride: int) -> nn.Module | None
 
 class ResNet(nn.Module):
     def __init__(self, block: type[BasicBlock | Bottleneck], layers: tuple[int, int, int, int], in_channels: int,
-                 num_classes: int, dims: Literal[2, 3]) -> None:
+                 num_classes: int, dims: Literal[2, 3],
+                 widths: tuple[int, int, int, int] = (64, 128, 256, 512)) -> None:
         super().__init__()
         if dims not in (2, 3):
             raise ValueError("dims must be 2 or 3")
         ops = _Ops(dims)
-        self.conv1, self.bn1 = ops.conv(in_channels, 64, 7, 2), ops.bn(64)
+        self.block, self.layers, self.in_channels = block, layers, in_channels
+        self.num_classes, self.dims, self.widths = num_classes, dims, tuple(widths)
+        self.conv1, self.bn1 = ops.conv(in_channels, widths[0], 7, 2), ops.bn(widths[0])
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = (nn.MaxPool2d(3, 2, 1) if dims == 2 else nn.MaxPool3d((1, 3, 3), (1, 2, 2), (0, 1, 1)))
-        c = 64
-        for i, (n, width) in enumerate(zip(layers, (64, 128, 256, 512), strict=True)):
+        c = widths[0]
+        for i, (n, width) in enumerate(zip(layers, widths, strict=True)):
             blocks = []
             for j in range(n):
                 blocks.append(block(ops, c, width, 2 if (j == 0 and i > 0) else 1))
@@ -92,10 +95,25 @@ class ResNet(nn.Module):
             if isinstance(m, (nn.Conv2d, nn.Conv3d)):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The pooled feature before ``fc`` (what evaluation and clustering read)."""
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(self.avgpool(x).flatten(1))
+        return self.avgpool(x).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))
+
+    def config(self) -> dict[str, Any]:
+        """Constructor arguments, for :func:`xmodal.models.export.export_backbone`."""
+        return {"block": self.block.__name__, "layers": list(self.layers), "in_channels": self.in_channels,
+                "num_classes": self.num_classes, "dims": self.dims, "widths": list(self.widths)}
+
+    @classmethod
+    def from_config(cls, cfg: dict[str, Any]) -> ResNet:
+        block = {"BasicBlock": BasicBlock, "Bottleneck": Bottleneck}[cfg["block"]]
+        return cls(block, tuple(cfg["layers"]), cfg["in_channels"], cfg["num_classes"], cfg["dims"],
+                   tuple(cfg.get("widths", (64, 128, 256, 512))))
 
 
 def resnet18(in_channels: int = 3, num_classes: int = 1000, dims: Literal[2, 3] = 2) -> ResNet:

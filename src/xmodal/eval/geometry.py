@@ -20,7 +20,6 @@ Each field's source is recorded, so the protocol card says where the geometry ca
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -82,9 +81,9 @@ FIELDS = tuple(f.name for f in fields(EvalGeometry))
 
 
 def export_doc(backbone_path: str | Path) -> dict[str, Any]:
-    p = Path(backbone_path)
-    stem = p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
-    return json.loads(stem.with_name(stem.name + ".json").read_text())
+    from xmodal.models.export import read_export_doc
+
+    return read_export_doc(backbone_path)
 
 
 def hop_for_frames(num_samples: int, frames: int) -> int | None:

@@ -13,7 +13,7 @@ from typing import Any
 
 from xmodal.cli._common import UsageError
 
-PAPER_TRAIN_CLIPS, PAPER_TEST_CLIPS = 25, 3  # xkd.md §A.5
+PAPER_TRAIN_CLIPS, PAPER_TEST_CLIPS = 25, 3  # XKD §A.5
 
 
 def add_extraction_args(p: argparse.ArgumentParser, pair: bool = False) -> None:

@@ -109,7 +109,7 @@ def _report_meta(meta: dict) -> dict:
 
 
 def _register_stats(inner: argparse._SubParsersAction) -> None:
-    help_text = ("Mean/std of an audio front-end's log features over a dataset split (xkd.md §4.1 normalizes "
+    help_text = ("Mean/std of an audio front-end's log features over a dataset split (XKD §4.1 normalizes "
                  "log-mels with dataset statistics); load them with xmodal.data.stats.load_stats/apply_stats.")
     p = inner.add_parser("stats", help=help_text, description=help_text)
     p.add_argument("spec", metavar="DATASET_OR_MANIFEST",

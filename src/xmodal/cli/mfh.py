@@ -1,4 +1,4 @@
-"""``xmodal mfh ...``: the Modality Focusing Hypothesis toolkit (mfh.md).
+"""``xmodal mfh ...``: the Modality Focusing Hypothesis toolkit (docs/methods/mfh.md).
 
 ``gaussian`` runs the MVD benchmark (Fig. 2, Fig. 3, Table 2), ``rank`` Algorithm 1, ``nullify`` the r sweep of
 modality-general/-specific/random teachers, ``diagnose`` the KD-efficacy diagnostic (Gaussian, ``--av`` for the

@@ -1,6 +1,6 @@
 """Frozen features for every evaluation protocol: extraction, per-video clip averaging, caching, file I/O.
 
-xkd.md §A.5: features are the mean of the last-layer patch tokens (CLS excluded); a training video contributes
+XKD §A.5: features are the mean of the last-layer patch tokens (CLS excluded); a training video contributes
 N augmented clips (25 for UCF101/HMDB51, 10-epochs' worth for ESC-50) and a test video M uniformly spaced
 clips (3; 8 for FSD50K), averaged per video. The loader decides which clips it yields; this module averages
 every feature seen for an ``id`` over all clips and all ``train_passes`` passes.
@@ -152,7 +152,7 @@ def resolve_backbone(backbone: BackboneLike) -> nn.Module:
 
 
 def pool(backbone: nn.Module, x: torch.Tensor, pooling: Pooling) -> torch.Tensor:
-    """``features`` uses the backbone's own pooling (mean of patch tokens, xkd.md §A.5); the others read the
+    """``features`` uses the backbone's own pooling (mean of patch tokens, XKD §A.5); the others read the
     token sequence ``forward(x) -> (B, 1+N, D)`` whose first token is CLS."""
     if pooling == "features":
         return backbone.features(x)
@@ -180,7 +180,7 @@ def extract_features(
     on_pass: Callable[[int], None] | None = None,
     skipped: list[tuple[str, str]] | None = None,
 ) -> FeatureSet:
-    """Embed every sample; average all clips of a video over ``train_passes`` passes (xkd.md §A.5).
+    """Embed every sample; average all clips of a video over ``train_passes`` passes (XKD §A.5).
 
     A batch tensor of shape (B, K, ...) holds K clips per video (one more dim than the single-clip layout);
     ``clips_per_video`` asserts K so a card that says 3 clips cannot silently be computed on 1. With

@@ -12,7 +12,7 @@ features. Each field is resolved, in order, from
    and the log-mel (hop, mel bins, n_fft, dataset mean/std) the backbone was trained on;
 3. the backbone's own token grid: ``grid × patch`` gives video frames and crop size, audio mel bins and
    spectrogram frames (the hop length is then the one that yields those frames over ``audio_seconds``);
-4. the paper defaults, xkd.md §A.5 / Table S1–S2: 4 s clips, 32 frames at 8 fps, 112² crops, 16 kHz audio,
+4. the paper defaults, XKD §A.5 / Table S1–S2: 4 s clips, 32 frames at 8 fps, 112² crops, 16 kHz audio,
    80 × 448 log-mel (hop 143, n_fft 1024).
 
 Each field's source is recorded, so the protocol card says where the geometry came from.

@@ -49,7 +49,7 @@ def test_every_flag_has_help_with_its_default() -> None:
 
 @pytest.mark.parametrize("argv", [["--help"], ["eval", "svm", "--help"], ["pretrain", "--help"]])
 def test_help_is_fast(argv: list[str]) -> None:
-    """Generous bound (a loaded 2-core machine); measured ~0.13 s, see docs/cli.md."""
+    """Generous bound (a loaded 2-core machine); measured 0.06–0.10 s, see docs/cli.md."""
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-m", "xmodal.cli.main", *argv], capture_output=True, text=True,
                          env=ENV, check=True)

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from xmodal.data.synth.cli import add_synth_arguments, run_synth
+from xmodal.cli._synth import add_synth_arguments, run_synth
 from xmodal.data.synth.config import SynthConfig, SynthConfigError
 from xmodal.data.synth.generate import generate
 from xmodal.data.synth.plan import plan_clip, wall_hits

@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 import torch
 
+from xmodal.cli._synth import add_synth_arguments, run_synth
 from xmodal.data.features import LogMel, LogMelConfig
-from xmodal.data.synth.cli import add_synth_arguments, run_synth
 from xmodal.data.synth.config import ADDED_KNOBS, SynthConfig, SynthConfigError
 from xmodal.data.synth.generate import generate
 from xmodal.data.synth.plan import plan_clip

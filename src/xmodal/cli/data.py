@@ -25,13 +25,13 @@ def _register_synth(inner: argparse._SubParsersAction) -> None:
 
 
 def _synth_arguments(parser: argparse.ArgumentParser) -> None:
-    from xmodal.data.synth.cli import add_synth_arguments
+    from xmodal.cli._synth import add_synth_arguments
 
     add_synth_arguments(parser)
 
 
 def _run_synth(args: argparse.Namespace) -> int:
-    from xmodal.data.synth.cli import run_synth
+    from xmodal.cli._synth import run_synth
 
     return run_synth(args)
 

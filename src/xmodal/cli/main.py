@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import linecache
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -93,7 +94,19 @@ def _command(args: argparse.Namespace) -> str:
     return " ".join([*words, inner] if inner else words)
 
 
+def _log_to_stderr() -> None:
+    """Library code logs (``logging.getLogger(__name__)``) instead of printing; the CLI shows xmodal's INFO and
+    above on stderr, once however often ``main`` runs in one process."""
+    logger = logging.getLogger("xmodal")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("[xmodal] %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _log_to_stderr()
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = args.debug or os.environ.get("XMODAL_DEBUG", "") not in ("", "0")

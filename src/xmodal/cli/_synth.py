@@ -1,10 +1,5 @@
-"""``xmodal data synth``: argument wiring for :func:`xmodal.data.synth.generate.generate`.
-
-The lead registers it in ``xmodal/cli/data.py``::
-
-    p = data_sub.add_parser("synth", help=..., description=...)
-    add_synth_arguments(p)
-    p.set_defaults(func=run_synth)
+"""``xmodal data synth``: argument wiring for :func:`xmodal.data.synth.generate.generate` (registered by
+:mod:`xmodal.cli.data`; argparse lives in ``cli/`` only, the data layer knows nothing of it).
 
 Every :class:`SynthConfig` field is a flag (``--object-frac``, ``--general-levels`` …), derived from the
 dataclass so a new knob cannot be forgotten here; the encoder's ``preset`` knob is ``--x264-preset`` because

@@ -34,7 +34,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", required=True, help="manifest CSV or folder with manifest.csv (e.g. xmodal data synth)")
     p.add_argument("--preset", choices=("paper", "demo"), default="paper",
-                   help="paper: XKD views of xkd.md Tables S1–S2 (32×112², 80×448) decoded at short side 128; "
+                   help="paper: XKD views of XKD Tables S1–S2 (32×112², 80×448) decoded at short side 128; "
                    "demo: the views of configs/xkd/synthetic_tiny.yaml (default %(default)s)")
     p.add_argument("--split", default="train")
     p.add_argument("--clips", type=int, default=64, help="clips per measurement (default %(default)s)")

@@ -11,7 +11,7 @@ raw clip), so the numbers are the model's alone. A step is what the Lightning lo
   attention; element-wise work is not counted), divided by the median step time, reported as a fraction of the
   peak: the best of several ``--matmul-size``² fp32 matmuls timed in the same run (bf16 as well on CUDA).
 - ``masking``: the ViT-B video encoder on a 32×112² clip (8×7×7 = 392 tokens) with 85% of the tokens dropped
-  (xkd.md §4.1, 58 kept + CLS) against all tokens, forward pass without gradients; the ratio is the figure
+  (XKD §4.1, 58 kept + CLS) against all tokens, forward pass without gradients; the ratio is the figure
   (~5–7× expected: cost is linear in tokens for the MLPs and projections, quadratic for attention).
 
 ``--device cuda`` runs under bf16 autocast and reports ``torch.cuda.max_memory_allocated`` per config.

@@ -194,7 +194,7 @@ def protocol_card(opts: DemoOptions, cfg: PretrainConfig, data: dict[str, Any]) 
         "features": "mean of last-layer patch tokens (CLS excluded), one centred 4 s clip, no augmentation",
         "probe": "linear SVM on L2-normalized features, C ∈ {1e-5…1} chosen on val, refit on train+val, "
                  "test scored once; ± is the binomial standard error over test clips (one pretraining seed)",
-        "fusion": "concatenated L2-normalized audio and video features (xkd.md Table 9)",
+        "fusion": "concatenated L2-normalized audio and video features (XKD Table 9)",
     }
 
 

@@ -41,7 +41,7 @@ def test_synth_writes_clips_manifest_and_summary(bench: Path) -> None:
 
 def test_synth_rejects_a_bad_knob_by_name(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["data", "synth", "--out", str(tmp_path / "x"), "--clips", "2", "--size", "31"]) == 2
-    assert "size" in capsys.readouterr().out
+    assert "size" in capsys.readouterr().err
     assert not (tmp_path / "x" / "manifest.csv").exists()
 
 

@@ -1,4 +1,4 @@
-"""MAViL InfoNCE (mavil.md Eq. 2–3) against a direct computation, its invariants, and a few steps of descent."""
+"""MAViL InfoNCE (MAViL Eq. 2–3) against a direct computation, its invariants, and a few steps of descent."""
 
 from __future__ import annotations
 

@@ -68,7 +68,7 @@ def test_refine_matches_loop_and_scale_behaviour() -> None:
 
 
 def test_refine_official_omega_matches_direct_patch_mean_computation() -> None:
-    """Official code: Ω from the energies of the patch-mean vectors, tokens scaled by √Ω (xkd.md Eq. 6 switch)."""
+    """Official code: Ω from the energies of the patch-mean vectors, tokens scaled by √Ω (XKD Eq. 6 switch)."""
     torch.manual_seed(0)
     b, h, n, d = 3, 2, 6, 5
     tokens, ax = torch.randn(b, n, d), torch.rand(b, h, n)

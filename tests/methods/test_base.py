@@ -106,7 +106,7 @@ def test_training_lowers_loss_and_moves_teacher(tmp_path) -> None:
     assert model.peak_lr == pytest.approx(0.1)
 
 
-def test_skipped_samples_are_reported(tmp_path) -> None:
+def test_skipped_samples_are_reported(tmp_path, caplog: pytest.LogCaptureFixture) -> None:
     model = _Toy()
     data = [{"x": torch.randn(4, 2), "y": torch.randn(4), "index": torch.arange(4),
              "skipped": [("bad.mp4", "corrupt")]}, {"skipped": [("gone.mp4", "missing")]}]
@@ -115,6 +115,7 @@ def test_skipped_samples_are_reported(tmp_path) -> None:
     trainer.fit(model, torch.utils.data.DataLoader(data, batch_size=None))
     assert len(model.skip_reports) == 1
     assert "skipped 2 samples" in model.skip_reports[0] and "bad.mp4" in model.skip_reports[0]
+    assert [r.getMessage() for r in caplog.records if r.name == "xmodal.methods.base"] == model.skip_reports
 
 
 def test_atomic_checkpoint_roundtrip_and_no_partial_file(tmp_path) -> None:

@@ -1,5 +1,5 @@
 """XKD under 2-process gloo DDP (Lightning's ddp launcher on CPU): ranks stay in sync and the centers are the
-global-batch statistic (xkd.md Eq. 11 centering; Table S4 momentum 0.9).
+global-batch statistic (XKD Eq. 11 centering; Table S4 momentum 0.9).
 
 The function-level equality of gathered statistics is tested in tests/losses/test_losses_distributed.py; here
 the whole method runs through ``pretrain()``: each rank records the teacher outputs it fed to the centering

@@ -1,4 +1,4 @@
-"""MAViL architecture (mavil.md §3.1, App. B): ViT-B parameter and token counts, sin-cos tables, fusion encoders."""
+"""MAViL architecture (MAViL §3.1, App. B): ViT-B parameter and token counts, sin-cos tables, fusion encoders."""
 
 from __future__ import annotations
 
@@ -70,7 +70,7 @@ def test_visible_tokens_at_80_percent_match_appendix_b() -> None:
         visible = torch.gather(info.mask, 1, info.ids_keep)
         assert not visible.any()  # the kept tokens are exactly the unmasked ones
     first, second = (set(v.ids_keep[0].tolist()) for v in views)
-    assert not first & second  # disjoint views (mavil.md §3.2)
+    assert not first & second  # disjoint views (MAViL §3.2)
 
 
 def _mae_1d(d: int, pos: torch.Tensor) -> torch.Tensor:

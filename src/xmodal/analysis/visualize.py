@@ -1,4 +1,4 @@
-"""Pictures of what a pretrained XKD model does: masked-input reconstructions (like xkd.md Fig. 5), the
+"""Pictures of what a pretrained XKD model does: masked-input reconstructions (like XKD Fig. 5), the
 refine attention over frames (like Fig. 3) and training curves. All matplotlib with the Agg backend."""
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ import argparse
 import time
 from typing import Any
 
-from xmodal.cli._common import write_json
+from xmodal.cli._common import UsageError, write_json
 from xmodal.cli._eval_inputs import add_geometry_args, geometry_overrides
 
 OVERRIDES = {"epochs": int, "batch_size": int, "lr": float, "test_clips": int, "label_smoothing": float,
@@ -21,20 +21,20 @@ OVERRIDES = {"epochs": int, "batch_size": int, "lr": float, "test_clips": int, "
 
 def add_finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", metavar="FILE", help="export of the preset's modality (video for audio+video)")
-    p.add_argument("--audio-backbone", metavar="FILE")
-    p.add_argument("--video-backbone", metavar="FILE")
+    p.add_argument("--audio-backbone", metavar="FILE", help="audio export (audio or audio+video presets)")
+    p.add_argument("--video-backbone", metavar="FILE", help="video export (video or audio+video presets)")
     p.add_argument("--data", metavar="MANIFEST", help="manifest CSV with train and test splits")
     p.add_argument("--dataset", default="", help="dataset name recorded in the card")
     for name, typ in OVERRIDES.items():
         flag = {"mixup_alpha": "mixup", "cutmix_alpha": "cutmix"}.get(name, name).replace("_", "-")
-        p.add_argument(f"--{flag}", dest=name, type=typ, help="override the preset")
+        p.add_argument(f"--{flag}", dest=name, type=typ, help=f"{name.replace('_', ' ')} (default: the preset's)")
     p.add_argument("--weighted-sampling", action=argparse.BooleanOptionalAction, default=None,
                    help="class-balanced sampler (mavil App. B); default: the preset's")
     p.add_argument("--max-steps", type=int, default=-1, help="stop after this many optimizer steps (smoke runs)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--workers", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the head, sampling and augmentation")
+    p.add_argument("--workers", type=int, default=0, help="DataLoader workers for decoding")
     p.add_argument("--decode-cache", action="store_true", help="decode each file once (small sets)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     add_geometry_args(p.add_argument_group("input geometry"))
 
 
@@ -45,8 +45,7 @@ def _backbones(args: argparse.Namespace, modalities: tuple[str, ...]) -> dict[st
         given[main] = given[main] or args.backbone
     missing = [m for m in modalities if not given[m]]
     if missing:
-        raise SystemExit(f"xmodal eval finetune: preset needs a backbone for {missing} (--backbone / "
-                         f"--{missing[0]}-backbone)")
+        raise UsageError(f"preset needs a backbone for {missing}; give --backbone / --{missing[0]}-backbone FILE")
     return {m: given[m] for m in modalities}
 
 
@@ -77,12 +76,9 @@ def _train(args: argparse.Namespace, cfg: Any) -> int:
 
     start = time.perf_counter()
     backbones = _backbones(args, cfg.modalities)
-    try:
-        out = finetune_from_exports(backbones, args.data, cfg, geometry_overrides=geometry_overrides(args),
-                                    num_workers=args.workers, seed=args.seed, decode_cache=args.decode_cache,
-                                    device=args.device, max_steps=args.max_steps)
-    except ValueError as err:
-        raise SystemExit(f"xmodal eval finetune: {err}") from err
+    out = finetune_from_exports(backbones, args.data, cfg, geometry_overrides=geometry_overrides(args),
+                                num_workers=args.workers, seed=args.seed, decode_cache=args.decode_cache,
+                                device=args.device, max_steps=args.max_steps)
     skipped = {k: v["count"] for k, v in out["skipped"].items()}
     extraction = {"geometry": out["geometry"], "geometry_sources": out["geometry_sources"],
                   "augmentation": out["augmentation"], "skipped": out["skipped"],

@@ -11,9 +11,9 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from xmodal.eval.geometry import FIELDS
+from xmodal.cli._common import UsageError
 
-PAPER_TRAIN_CLIPS, PAPER_TEST_CLIPS = 25, 3  # xkd.md §A.5
+PAPER_TRAIN_CLIPS, PAPER_TEST_CLIPS = 25, 3  # XKD §A.5
 
 
 def add_extraction_args(p: argparse.ArgumentParser, pair: bool = False) -> None:
@@ -25,7 +25,7 @@ def add_extraction_args(p: argparse.ArgumentParser, pair: bool = False) -> None:
         g.add_argument("--backbone", metavar="FILE", help="exported backbone (.safetensors/.json)")
     g.add_argument("--data", metavar="MANIFEST", help="manifest CSV with train/[val/]test splits")
     g.add_argument("--cache", metavar="DIR", help="feature cache (key: weights, manifest, geometry, options)")
-    g.add_argument("--extract-batch-size", type=int, default=32)
+    g.add_argument("--extract-batch-size", type=int, default=32, help="clips per forward pass when extracting")
     g.add_argument("--workers", type=int, default=0, help="DataLoader workers for decoding")
     g.add_argument("--decode-cache", action="store_true", help="decode each file once (small sets)")
     g.add_argument("--extract-seed", type=int, default=0, help="seed of the training clips' starts/augmentation")
@@ -42,6 +42,8 @@ def add_geometry_args(g: Any) -> None:
 
 
 def geometry_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    from xmodal.eval.geometry import FIELDS  # imports torch: not while building the parser
+
     return {k: getattr(args, k) for k in FIELDS if getattr(args, k, None) is not None}
 
 
@@ -60,11 +62,8 @@ def extract(args: argparse.Namespace, backbone: str, modality: str) -> tuple[Any
     from xmodal.eval.protocol import file_sha256
 
     if not args.data:
-        raise SystemExit("xmodal eval: --backbone needs --data MANIFEST")
-    try:
-        geometry, sources = resolve_geometry(backbone, modality, geometry_overrides(args))
-    except ValueError as err:
-        raise SystemExit(f"xmodal eval: {err}") from err
+        raise UsageError("--backbone needs --data MANIFEST (the manifest CSV to extract features on)")
+    geometry, sources = resolve_geometry(backbone, modality, geometry_overrides(args))
     train, test = clips(args, True)
     opts = ExtractionOptions(train_passes=train, test_clips=test, batch_size=args.extract_batch_size,
                              num_workers=args.workers, pooling="cls" if args.cls else "features",
@@ -88,13 +87,13 @@ def feature_inputs(args: argparse.Namespace) -> list[tuple[str, Any]]:
     args.extraction = {}
     if args.backbone:
         if args.features:
-            raise SystemExit("xmodal eval: give --features or --backbone/--data, not both")
+            raise UsageError("give --features or --backbone/--data, not both")
         fs, info = extract(args, args.backbone, "audio" if args.modality == "audio" else "video")
         args.extraction, args.checkpoint = info, args.backbone
         return [(f"{args.backbone} on {args.data}", fs)]
     if not args.features:
-        raise SystemExit("xmodal eval: need --features FILE... or --backbone FILE --data MANIFEST")
-    return [(path, load_features(path)) for path in args.features]
+        raise UsageError("need --features FILE... or --backbone FILE --data MANIFEST")
+    return [(path, load_features(_existing(path, "--features"))) for path in args.features]
 
 
 def pair_inputs(args: argparse.Namespace) -> list[tuple[str, Any, Any]]:
@@ -104,7 +103,7 @@ def pair_inputs(args: argparse.Namespace) -> list[tuple[str, Any, Any]]:
     args.modality, args.extraction = "audio+video", {}
     if args.audio_backbone or args.video_backbone:
         if not (args.audio_backbone and args.video_backbone):
-            raise SystemExit("xmodal eval: give both --audio-backbone and --video-backbone")
+            raise UsageError("give both --audio-backbone and --video-backbone")
         audio, ainfo = extract(args, args.audio_backbone, "audio")
         video, vinfo = extract(args, args.video_backbone, "video")
         args.extraction = {"audio": ainfo, "video": vinfo,
@@ -112,7 +111,17 @@ def pair_inputs(args: argparse.Namespace) -> list[tuple[str, Any, Any]]:
         args.checkpoint = f"{args.audio_backbone} + {args.video_backbone}"
         return [(f"{args.audio_backbone} + {args.video_backbone} on {args.data}", audio, video)]
     if not args.audio or not args.video:
-        raise SystemExit("xmodal eval: need --audio/--video FILE... or --audio-backbone/--video-backbone --data")
+        raise UsageError("need --audio/--video FILE... or --audio-backbone/--video-backbone --data")
     if len(args.audio) != len(args.video):
-        raise SystemExit("xmodal eval: --audio and --video need the same number of files")
-    return [(f"{a}+{v}", load_features(a), load_features(v)) for a, v in zip(args.audio, args.video, strict=True)]
+        raise UsageError("--audio and --video need the same number of files")
+    return [(f"{a}+{v}", load_features(_existing(a, "--audio")), load_features(_existing(v, "--video")))
+            for a, v in zip(args.audio, args.video, strict=True)]
+
+
+def _existing(path: str, flag: str) -> str:
+    """``path`` if it is a file, else a usage error naming the flag (before numpy's ``[Errno 2]``)."""
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise UsageError(f"{flag} {path}: no such file; give a .npz/.safetensors feature file (docs/evaluation.md)")
+    return path

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
-from xmodal.cli._common import add_group, write_json
+from xmodal.cli._common import UsageError, add_group, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,13 +18,22 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_synth(inner: argparse._SubParsersAction) -> None:
-    from xmodal.data.synth.cli import add_synth_arguments, run_synth
-
     help_text = ("Write the synthetic audio-visual benchmark (MP4 clips + manifest with train/val/test splits), "
                  "byte-for-byte reproducible from --seed; see docs/synthetic.md.")
-    p = inner.add_parser("synth", help=help_text, description=help_text)
-    add_synth_arguments(p)
-    p.set_defaults(func=run_synth)
+    p = inner.add_parser("synth", help=help_text, description=help_text, populate=_synth_arguments)
+    p.set_defaults(func=_run_synth)
+
+
+def _synth_arguments(parser: argparse.ArgumentParser) -> None:
+    from xmodal.cli._synth import add_synth_arguments
+
+    add_synth_arguments(parser)
+
+
+def _run_synth(args: argparse.Namespace) -> int:
+    from xmodal.cli._synth import run_synth
+
+    return run_synth(args)
 
 
 def _register_check(inner: argparse._SubParsersAction) -> None:
@@ -50,7 +59,6 @@ def _register_check(inner: argparse._SubParsersAction) -> None:
 
 def _run_check(args: argparse.Namespace) -> int:
     """Exit status 0 when every item is fine, 1 when some are bad, 2 on a usage error."""
-    import sys
     from pathlib import Path
 
     from rich.console import Console
@@ -60,34 +68,28 @@ def _run_check(args: argparse.Namespace) -> int:
     from xmodal.data.check import check_index
     from xmodal.data.dataset import resolve_index
     from xmodal.data.datasets import REGISTRY, describe, load
-    from xmodal.data.errors import MediaError
 
     spec = args.dataset or args.spec
     if spec is None or (args.dataset and args.spec):
-        print("xmodal data check: give exactly one of DATASET_OR_MANIFEST or --dataset NAME", file=sys.stderr)
-        return 2
+        raise UsageError("give exactly one of DATASET_OR_MANIFEST or --dataset NAME")
     modalities = tuple(m.strip() for m in args.modalities.split(",") if m.strip())
     console = Console()
     layout: list[str] = []
-    try:
-        if spec in REGISTRY and not Path(spec).exists():
-            if args.root is None:
-                raise ValueError(f"dataset {spec!r} needs its root folder (--root DIR)")
-            index = load(spec, args.root, split=args.split, modalities=modalities)
-            layout = describe(index)
-            for line in layout:
-                console.print(escape(f"{spec}: {line}"), soft_wrap=True)
-            if args.index_only:
-                write_json(args.json, {"name": spec, "layout": layout, "meta": _report_meta(index.meta)})
-                return 1 if index.meta.get("missing_files") else 0
-        else:
-            index = resolve_index(spec, args.root)
-            if args.split:
-                index = index.split(args.split)
-        report = check_index(index, modalities, args.min_seconds, args.workers, progress=True)
-    except (MediaError, ValueError, FileNotFoundError) as err:
-        print(f"xmodal data check: {err}", file=sys.stderr)
-        return 2
+    if spec in REGISTRY and not Path(spec).exists():
+        if args.root is None:
+            raise UsageError(f"dataset {spec!r} needs its root folder (--root DIR)")
+        index = load(spec, args.root, split=args.split, modalities=modalities)
+        layout = describe(index)
+        for line in layout:
+            console.print(escape(f"{spec}: {line}"), soft_wrap=True)
+        if args.index_only:
+            write_json(args.json, {"name": spec, "layout": layout, "meta": _report_meta(index.meta)})
+            return 1 if index.meta.get("missing_files") else 0
+    else:
+        index = resolve_index(spec, args.root)
+        if args.split:
+            index = index.split(args.split)
+    report = check_index(index, modalities, args.min_seconds, args.workers, progress=True)
     if report.problems:
         table = Table("row", "kind", "problem", title=f"bad items ({len(report.problems)})")
         for p in report.problems[: args.max_shown]:
@@ -107,7 +109,7 @@ def _report_meta(meta: dict) -> dict:
 
 
 def _register_stats(inner: argparse._SubParsersAction) -> None:
-    help_text = ("Mean/std of an audio front-end's log features over a dataset split (xkd.md §4.1 normalizes "
+    help_text = ("Mean/std of an audio front-end's log features over a dataset split (XKD §4.1 normalizes "
                  "log-mels with dataset statistics); load them with xmodal.data.stats.load_stats/apply_stats.")
     p = inner.add_parser("stats", help=help_text, description=help_text)
     p.add_argument("spec", metavar="DATASET_OR_MANIFEST",
@@ -142,24 +144,18 @@ def _run_stats(args: argparse.Namespace) -> int:
     from xmodal.data import features
     from xmodal.data.collate import SkipCounter, collate_samples
     from xmodal.data.dataset import AVDataset, resolve_index
-    from xmodal.data.errors import MediaError
     from xmodal.data.io import AudioSpec
     from xmodal.data.stats import compute_stats, save_stats
 
     cls_name, paper_seconds = _FRONTENDS[args.frontend]
     cfg = getattr(features, cls_name)()
     frontend = features.build_frontend(cfg)
-    try:
-        index = resolve_index(args.spec, args.root)
-        if args.split:
-            index = index.split(args.split)
-    except (MediaError, ValueError) as err:
-        print(f"xmodal data stats: {err}", file=sys.stderr)
-        return 2
+    if args.max_clips is not None and args.max_clips < 1:
+        raise UsageError("--max-clips must be >= 1")
+    index = resolve_index(args.spec, args.root)
+    if args.split:
+        index = index.split(args.split)
     if args.max_clips is not None:
-        if args.max_clips < 1:
-            print("xmodal data stats: --max-clips must be >= 1", file=sys.stderr)
-            return 2
         index.rows = index.rows[: args.max_clips]
     dataset = AVDataset(index, modalities=("audio",), clip_seconds=args.seconds or paper_seconds,
                         audio=AudioSpec(sample_rate=cfg.sample_rate), sampling="center", on_error="skip")
@@ -209,7 +205,6 @@ def _register_learnability(inner: argparse._SubParsersAction) -> None:
 def _run_learnability(args: argparse.Namespace) -> int:
     """Exit status 0 on success, 2 on a usage error (bad flag, unreadable or unusable dataset)."""
     import json
-    import sys
     from dataclasses import replace
     from pathlib import Path
 
@@ -223,7 +218,6 @@ def _run_learnability(args: argparse.Namespace) -> int:
         learnability_table,
         load_inputs,
     )
-    from xmodal.data.errors import MediaError
 
     mods = tuple(m.strip() for m in args.modalities.split(",") if m.strip())
     backbones = tuple(b.strip() for b in args.backbones.split(",") if b.strip())
@@ -233,23 +227,14 @@ def _run_learnability(args: argparse.Namespace) -> int:
                 or not backbones else "",
                 "--seeds and --epochs must be >= 1" if min(args.seeds, args.epochs) < 1 else ""]
     if any(problems):
-        print(f"xmodal data learnability: {'; '.join(p for p in problems if p)}", file=sys.stderr)
-        return 2
+        raise UsageError("; ".join(p for p in problems if p))
     if args.threads:
         torch.set_num_threads(args.threads)
     inputs = InputConfig(modalities=mods, clip_seconds=args.clip_seconds, frames=args.frames, size=args.size,
                          max_clips=args.max_clips, workers=args.workers)
-    try:
-        data = load_inputs(args.spec, inputs, args.root)
-    except (MediaError, ValueError) as err:
-        print(f"xmodal data learnability: {err}", file=sys.stderr)
-        return 2
+    data = load_inputs(args.spec, inputs, args.root)
     cfg = TableConfig(seeds=args.seeds, backbones=backbones, train=replace(TrainConfig(), epochs=args.epochs))
-    try:
-        result = learnability_table(data, cfg, report=lambda line: print(line, flush=True))
-    except ValueError as err:  # e.g. clips smaller than the ViT's patch
-        print(f"xmodal data learnability: {err}", file=sys.stderr)
-        return 2
+    result = learnability_table(data, cfg, report=lambda line: print(line, flush=True))
     result["source"] = str(args.spec)
     result["inputs"] = {"frames": args.frames, "size": args.size, "clip_seconds": args.clip_seconds,
                         "modalities": list(mods), "max_clips": args.max_clips}

@@ -5,6 +5,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from xmodal.cli._common import UsageError
+
+# the keys of xmodal.demo.MODELS (that module imports torch; the parser must not)
+DEMO_MODELS = ("vmae", "avmae", "xkd")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser(
@@ -25,10 +30,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def parse_models(text: str | None) -> tuple[str, ...] | None:
+    """``--models`` as a tuple, checked before any work (an unknown name must not cost a benchmark generation)."""
+    if not text:
+        return None
+    models = tuple(m.strip() for m in text.split(",") if m.strip())
+    unknown = [m for m in models if m not in DEMO_MODELS]
+    if unknown or not models:
+        raise UsageError(f"--models: unknown {unknown or [text]}; choose a comma list of {', '.join(DEMO_MODELS)}")
+    return models
+
+
 def run(args: argparse.Namespace) -> int:
+    models = parse_models(args.models)
     from xmodal.demo import options_from, run_demo
 
-    models = tuple(args.models.split(",")) if args.models else None
     opts = options_from(out=args.out, clips=args.clips, seed=args.seed, config=args.config, models=models,
                         threads=args.threads, overrides=list(args.overrides), progress=not args.no_progress)
     run_demo(opts)

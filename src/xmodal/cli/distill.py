@@ -12,15 +12,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from xmodal.cli._common import write_json
+from xmodal.cli._common import RawDescriptionHelpFormatter, UsageError, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     parser = sub.add_parser("distill", help="supervised cross-modal KD: C²KD and its baselines over seeds",
-                            description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--config", help="YAML file or shipped name, e.g. c2kd/synthetic_a2v")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (dotted keys)")
-    parser.add_argument("--json", metavar="OUT", help="write config, splits, per-seed results and summary")
+                            description=__doc__, formatter_class=RawDescriptionHelpFormatter)
+    parser.add_argument("--config", help="YAML file or shipped name, e.g. c2kd/synthetic_a2v (needed unless --table)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="config overrides (dotted keys; default: none)")
+    parser.add_argument("--json", metavar="OUT",
+                        help="write config, splits, per-seed results and summary (default: not written)")
     parser.add_argument("--table", nargs="+", metavar="RUN_JSON", help="print Table 1 from finished runs' JSON")
     parser.set_defaults(func=run)
 
@@ -63,15 +65,26 @@ def _print(columns: list[str], rows: list[list[str]], title: str) -> None:
     Console().print(table)
 
 
+def _run_json(path: str) -> dict[str, Any]:
+    """A finished run's ``--json``; anything else is named (a table of the wrong file would be nonsense)."""
+    try:
+        result = json.loads(Path(path).read_text())
+    except json.JSONDecodeError as err:
+        raise UsageError(f"--table {path}: not JSON ({err}); give files written by xmodal distill --json") from err
+    if not isinstance(result, dict) or not {"config", "summary", "splits"} <= set(result):
+        raise UsageError(f"--table {path}: not a run summary (needs config, splits, summary); give files written by "
+                         "xmodal distill --json")
+    return result
+
+
 def run(args: argparse.Namespace) -> int:
     title = "test top-1 % (mean ± std over seeds; model selected on val)"
     if args.table:
-        results = [json.loads(Path(p).read_text()) for p in args.table]
+        results = [_run_json(p) for p in args.table]
         _print(*table_rows(results), title)
         return 0
     if not args.config:
-        print("xmodal distill: give --config NAME (e.g. c2kd/synthetic_a2v) or --table RUN.json ...")
-        return 2
+        raise UsageError("give --config NAME (e.g. c2kd/synthetic_a2v) or --table RUN.json ...")
     from xmodal.config import load_config
     from xmodal.configs import config_path
     from xmodal.methods.cmkd_run import DistillRunConfig, run_distill

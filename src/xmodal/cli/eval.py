@@ -27,40 +27,45 @@ def _common(p: argparse.ArgumentParser, features: bool = True) -> None:
     p.add_argument("--dataset", default="", help="dataset name recorded in the card")
     p.add_argument("--split-files", nargs="*", default=[], help="official split files recorded in the card")
     p.add_argument("--checkpoint", default="", help="backbone file the features came from (sha256 in the card)")
-    p.add_argument("--modality", default="video", choices=["video", "audio", "audio+video"])
+    p.add_argument("--modality", default="video", choices=["video", "audio", "audio+video"],
+                   help="modality of the features (card); with --backbone: which encoder input to build")
     p.add_argument("--pooling", default="mean of patch tokens", help="how the producer pooled tokens (card)")
     p.add_argument("--cls", action="store_true", help="CLS token instead of the patch-token mean (card; extraction)")
     p.add_argument("--train-clips", type=int, help="clips averaged per training video (precomputed: card only, "
                                                    "default 1; --backbone: extracted, default 25)")
     p.add_argument("--test-clips", type=int, help="uniformly spaced clips averaged per val/test video "
                                                   "(precomputed: card only, default 1; --backbone: default 3)")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="torch device for extraction and the classifier, e.g. cuda")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     inner = add_group(sub, "eval", "evaluation protocols: SVM, linear probe, k-NN, fusion, retrieval, fine-tuning")
     p = inner.add_parser("svm", help="linear SVM, C chosen on val or by CV on train (never on test)")
     _common(p)
-    p.add_argument("--costs", nargs="+", type=float, default=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0])
-    p.add_argument("--selection", choices=["auto", "val", "cv"], default="auto")
-    p.add_argument("--cv-folds", type=int, default=5)
+    p.add_argument("--costs", nargs="+", type=float, default=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+                   help="grid of SVM costs C")
+    p.add_argument("--selection", choices=["auto", "val", "cv"], default="auto",
+                   help="how C is chosen: the val split, k-fold CV on train, or auto (val if present, else CV)")
+    p.add_argument("--cv-folds", type=int, default=5, help="folds of the CV selection")
     p.add_argument("--folds", action="store_true", help="leave-one-fold-out over the file's 'fold' array (ESC-50)")
-    p.add_argument("--backend", choices=["torch", "sklearn"], default="torch")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--backend", choices=["torch", "sklearn"], default="torch",
+                   help="SVM solver: batched torch (GPU-capable) or scikit-learn LinearSVC")
+    p.add_argument("--seed", type=int, default=0, help="seed of the CV folds and the torch solver")
     p.set_defaults(func=run_svm)
     p = inner.add_parser("linear", help="linear (FC) probe on frozen features")
     _common(p)
-    p.add_argument("--preset", choices=["fsd50k", "kinetics400"], help="xkd §A.5 settings")
+    p.add_argument("--preset", choices=["fsd50k", "kinetics400"],
+                   help="XKD §A.5 probe settings (default: the generic probe config)")
     for name, typ in (("epochs", int), ("batch-size", int), ("lr", float), ("weight-decay", float),
                       ("dropout", float)):
-        p.add_argument(f"--{name}", type=typ)
-    p.add_argument("--schedule", choices=["cosine", "fixed"])
-    p.add_argument("--seeds", nargs="+", type=int, default=[0])
+        p.add_argument(f"--{name}", type=typ, help=f"probe {name.replace('-', ' ')} (default: the preset's)")
+    p.add_argument("--schedule", choices=["cosine", "fixed"], help="learning-rate schedule (default: the preset's)")
+    p.add_argument("--seeds", nargs="+", type=int, default=[0], help="one probe per seed; results are averaged")
     p.set_defaults(func=run_linear)
     p = inner.add_parser("knn", help="weighted k-NN (cosine, T=0.07)")
     _common(p)
-    p.add_argument("--k", nargs="+", type=int, default=[20, 200])
-    p.add_argument("--temperature", type=float, default=0.07)
+    p.add_argument("--k", nargs="+", type=int, default=[20, 200], help="neighbour counts; the first is reported")
+    p.add_argument("--temperature", type=float, default=0.07, help="T of the exp(similarity / T) vote weights")
     p.set_defaults(func=run_knn)
     for verb, fn, text in (("fusion", run_fusion, "late fusion: [l2(audio) | l2(video)] then SVM"),
                            ("retrieval", run_retrieval, "Recall@K audio->video and video->audio")):
@@ -68,15 +73,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         _common(p, features=False)
         p.add_argument("--audio", nargs="+", metavar="FILE", help="audio features, one per split")
         p.add_argument("--video", nargs="+", metavar="FILE", help="video features, one per split")
-        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--seed", type=int, default=0, help="seed of the CV folds and the SVM solver")
         p.set_defaults(func=fn)
-    inner.choices["retrieval"].add_argument("--k", nargs="+", type=int, default=[1, 5, 10])
-    inner.choices["retrieval"].add_argument("--split", default="test")
-    inner.choices["fusion"].add_argument("--costs", nargs="+", type=float, default=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0])
+    inner.choices["retrieval"].add_argument("--k", nargs="+", type=int, default=[1, 5, 10],
+                                            help="K of Recall@K; the first is the headline metric")
+    inner.choices["retrieval"].add_argument("--split", default="test", help="split whose pairs are retrieved")
+    inner.choices["fusion"].add_argument("--costs", nargs="+", type=float, default=[1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0],
+                                         help="grid of SVM costs C")
     p = inner.add_parser("finetune", help="fine-tune exported backbones with a preset (xkd Tables S6-S7, mavil "
                                           "Table 10); without --data it shows the preset")
-    p.add_argument("--preset", required=True, help="preset name, or 'list'")
-    p.add_argument("--json", metavar="OUT")
+    p.add_argument("--preset", required=True, help="preset name, or 'list' to print them")
+    p.add_argument("--json", metavar="OUT", help="write the preset (without --data) or result + card as JSON")
     add_finetune_args(p)
     p.set_defaults(func=run_finetune)
 

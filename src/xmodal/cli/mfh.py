@@ -1,4 +1,4 @@
-"""``xmodal mfh ...``: the Modality Focusing Hypothesis toolkit (mfh.md).
+"""``xmodal mfh ...``: the Modality Focusing Hypothesis toolkit (docs/methods/mfh.md).
 
 ``gaussian`` runs the MVD benchmark (Fig. 2, Fig. 3, Table 2), ``rank`` Algorithm 1, ``nullify`` the r sweep of
 modality-general/-specific/random teachers, ``diagnose`` the KD-efficacy diagnostic (Gaussian, ``--av`` for the
@@ -11,7 +11,7 @@ import argparse
 import time
 from typing import Any
 
-from xmodal.cli._common import add_group, write_json
+from xmodal.cli._common import UsageError, add_group, write_json
 
 
 def _pm(stat: dict[str, float]) -> str:
@@ -28,6 +28,15 @@ def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
     for r in rows:
         table.add_row(*r)
     Console().print(table)
+
+
+def _all_or_none(args: argparse.Namespace, names: tuple[str, ...]) -> bool:
+    """True when every array flag in ``names`` is given, False when none is; a partial set is a usage error."""
+    given = [n for n in names if getattr(args, n.replace("-", "_"))]
+    if given and len(given) != len(names):
+        missing = [f"--{n}" for n in names if n not in given]
+        raise UsageError(f"{', '.join(missing)} missing: user arrays need all of {', '.join('--' + n for n in names)}")
+    return bool(given)
 
 
 def _linear_cfg(args: argparse.Namespace) -> Any:
@@ -75,7 +84,7 @@ def _rank(args: argparse.Namespace) -> int:
 
     cfg = RankConfig(repeats=args.repeats, epochs=args.epochs, normalize=args.normalize)
     start = time.perf_counter()
-    if args.features_a:
+    if _all_or_none(args, ("features-a", "features-b", "labels")):
         xa, xb = (torch.from_numpy(np.load(p)).float() for p in (args.features_a, args.features_b))
         y = torch.from_numpy(np.load(args.labels)).long()
         sal = rank_linear(xa, xb, y, int(y.max()) + 1, cfg, args.seed)
@@ -140,7 +149,7 @@ def _diagnose(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.av:
         payload: dict[str, Any] = _diagnose_av(args)
-    elif args.features_a:
+    elif _all_or_none(args, ("features-a", "features-b", "logits-a", "logits-b")):
         fa, fb, za, zb = (np.load(p) for p in (args.features_a, args.features_b, args.logits_a, args.logits_b))
         d = diagnose(fa, fb, za, zb, args.threshold)
         print(f"r_a = {d.r_a:.3f}, r_b = {d.r_b:.3f}, γ̂ = {d.gamma_hat:.3f} → crossmodal KD "
@@ -176,56 +185,62 @@ def _bound(args: argparse.Namespace) -> int:
 
 
 def _common(p: argparse.ArgumentParser, runs: int = 10) -> None:
-    p.add_argument("--runs", type=int, default=runs)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--json", default=None, help="write results as JSON")
+    p.add_argument("--runs", type=int, default=runs, help="independent runs (fresh data and weights); mean ± std")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first run (run r uses seed + r)")
+    p.add_argument("--json", default=None, help="write results as JSON (default: not written)")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     inner = add_group(sub, "mfh", "Modality Focusing Hypothesis toolkit (MVD benchmark, Algorithm 1, diagnostic)")
     p = inner.add_parser("gaussian", help="MVD Gaussian benchmark: Fig. 2 (gamma), Fig. 3 (alpha), Table 2")
-    p.add_argument("--experiment", choices=["gamma", "alpha", "table2"], required=True)
+    p.add_argument("--experiment", choices=["gamma", "alpha", "table2"], required=True,
+                   help="gamma sweep (Fig. 2), alpha sweep (Fig. 3) or Table 2")
     _common(p)
-    p.add_argument("--png", default=None, help="save accuracy vs γ/α with ±1 std bands")
-    p.add_argument("--epochs", type=int, default=1000)
-    p.add_argument("--lr", type=float, default=0.1)
+    p.add_argument("--png", default=None, help="save accuracy vs γ/α with ±1 std bands (default: no figure)")
+    p.add_argument("--epochs", type=int, default=1000, help="full-batch epochs of every linear model")
+    p.add_argument("--lr", type=float, default=0.1, help="learning rate of every linear model")
     p.add_argument("--w-ce", type=float, default=1.0, help="CE weight (official code: 1)")
     p.add_argument("--w-kd", type=float, default=1.0, help="KD weight (official code: 1)")
-    p.add_argument("--temperature", type=float, default=1.0)
+    p.add_argument("--temperature", type=float, default=1.0, help="KD softmax temperature")
     p.add_argument("--kl-reduction", choices=["mean", "batchmean"], default="mean",
                    help="'mean' = official KLDivLoss() element-wise mean")
     p.add_argument("--alpha-d", choices=["code", "text"], default="code", help="x* dimension in the α sweep")
-    p.add_argument("--table2-rows", choices=["s10", "d20"], default="s10")
+    p.add_argument("--table2-rows", choices=["s10", "d20"], default="s10",
+                   help="Table 2 feature layout: 10 specific channels (s10) or 20-dim (d20)")
     p.add_argument("--delta", choices=["ones", "normal"], default="ones", help="Table 2 hyperplane δ")
     p.add_argument("--official-swap", action="store_true", help="reproduce the official regular-KD argument swap")
     p.set_defaults(func=_gaussian)
 
     p = inner.add_parser("rank", help="Algorithm 1: modality-general decisive feature ranking")
     _common(p, runs=5)
-    p.add_argument("--specific", type=int, default=10)
-    p.add_argument("--shared", type=int, default=10)
+    p.add_argument("--specific", type=int, default=10, help="modality-specific channels of the Gaussian data")
+    p.add_argument("--shared", type=int, default=10, help="modality-general (shared) channels of the Gaussian data")
     p.add_argument("--repeats", type=int, default=100, help="M permutations per channel")
-    p.add_argument("--epochs", type=int, default=1000)
-    p.add_argument("--normalize", choices=["max", "minmax"], default="max")
-    p.add_argument("--features-a", default=None, help=".npy (n, d1) features of modality a (teacher side)")
-    p.add_argument("--features-b", default=None, help=".npy (n, d2) features of modality b")
-    p.add_argument("--labels", default=None, help=".npy (n,) integer labels")
+    p.add_argument("--epochs", type=int, default=1000, help="epochs of the linear models")
+    p.add_argument("--normalize", choices=["max", "minmax"], default="max", help="salience normalization")
+    p.add_argument("--features-a", default=None, help=".npy (n, d1) features of modality a (teacher side) "
+                   "(default: the Gaussian benchmark)")
+    p.add_argument("--features-b", default=None, help=".npy (n, d2) features of modality b (with --features-a)")
+    p.add_argument("--labels", default=None, help=".npy (n,) integer labels (with --features-a)")
     p.set_defaults(func=_rank)
 
     p = inner.add_parser("nullify", help="modality-general/-specific/random teachers by nullification, r sweep")
     _common(p)
-    p.add_argument("--ratios", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 0.9])
-    p.add_argument("--specific", type=int, default=10)
-    p.add_argument("--shared", type=int, default=10)
-    p.add_argument("--mode", choices=["mean", "zero"], default="mean")
-    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--ratios", type=float, nargs="+", default=[0.0, 0.25, 0.5, 0.75, 0.9],
+                   help="fractions r of teacher channels nullified")
+    p.add_argument("--specific", type=int, default=10, help="modality-specific channels of the Gaussian data")
+    p.add_argument("--shared", type=int, default=10, help="modality-general (shared) channels of the Gaussian data")
+    p.add_argument("--mode", choices=["mean", "zero"], default="mean", help="replace nullified channels by their "
+                   "training mean or by zero")
+    p.add_argument("--repeats", type=int, default=20, help="M permutations per channel of the ranking")
     p.set_defaults(func=_nullify)
 
     p = inner.add_parser("diagnose", help="KD-efficacy diagnostic (estimated vs true γ, predicted vs measured gain)")
     _common(p)
-    p.add_argument("--threshold", type=float, default=0.075)
+    p.add_argument("--threshold", type=float, default=0.075, help="γ̂ above which crossmodal KD is predicted to help")
     for name in ("features-a", "features-b", "logits-a", "logits-b"):
-        p.add_argument(f"--{name}", default=None, help=f".npy held-out paired {name.replace('-', ' ')}")
+        p.add_argument(f"--{name}", default=None, help=f".npy held-out paired {name.replace('-', ' ')} (all four "
+                       "together; default: the Gaussian benchmark)")
     p.add_argument("--av", action="store_true",
                    help="run on the synthetic audio-visual benchmark: audio teacher, video student, across γ")
     p.add_argument("--gammas", type=float, nargs="+", default=[0.0, 1.0 / 3.0, 0.5, 1.0],
@@ -238,9 +253,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_diagnose)
 
     p = inner.add_parser("bound", help="Theorem 1's bound versus γ")
-    p.add_argument("--eps", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0])
-    p.add_argument("--lam", type=float, default=1.0)
-    p.add_argument("--n", type=int, default=1)
-    p.add_argument("--png", default=None)
-    p.add_argument("--json", default=None)
+    p.add_argument("--eps", type=float, nargs="+", default=[0.5, 1.0, 2.0, 4.0], help="ε values, one column each")
+    p.add_argument("--lam", type=float, default=1.0, help="λ of Theorem 1")
+    p.add_argument("--n", type=int, default=1, help="n of Theorem 1")
+    p.add_argument("--png", default=None, help="save the bound versus γ (default: no figure)")
+    p.add_argument("--json", default=None, help="write the table as JSON (default: not written)")
     p.set_defaults(func=_bound)

@@ -15,5 +15,6 @@ def config_path(name: str) -> Path:
     path = ROOT / (name if name.endswith(".yaml") else f"{name}.yaml")
     if not path.is_file():
         shipped = sorted(str(p.relative_to(ROOT).with_suffix("")) for p in ROOT.glob("*/*.yaml"))
-        raise FileNotFoundError(f"no config {name!r}; shipped configs: {', '.join(shipped)}")
+        raise FileNotFoundError(f"no config {name!r} (not a file, not a shipped name); give a YAML path or one "
+                                f"of: {', '.join(shipped)}")
     return path

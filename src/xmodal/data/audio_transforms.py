@@ -1,13 +1,13 @@
 """Audio augmentations on waveforms ``(samples,)`` and log spectrograms ``(1, F, T)``, each driven by a generator.
 
-- :func:`volume_jitter` — XKD (xkd.md Table S2): waveform gain ~ U[1 − s, 1 + s], s = 0.1 (global) / 0.2 (local).
+- :func:`volume_jitter` — XKD (Table S2): waveform gain ~ U[1 − s, 1 + s], s = 0.1 (global) / 0.2 (local).
 - :func:`random_resized_crop_spec` — XKD's local-view "Random Crop" (Table S2: range [0.6, 1.5], crop scale
   [1, 1.5]), the BYOL-A crop that XKD cites (Niizumi et al.): the spectrogram sits centred on a virtual canvas of
   (1.0 × F, 1.5 × T) filled with ``fill``; a crop of (U[0.6, 1.5] × F, U[0.6, 1.5] × T), clipped to the canvas, is
   taken at a random place and resized back to (F, T) bicubically.
 - :func:`mask_frequency` / :func:`mask_time` / :func:`spec_augment` — SpecAugment masks (MAViL Table 10:
   192/48 time/frequency; XKD Table S7: 2 masks, time [0, 20], frequency [0, 10]).
-- :func:`cyclic_roll` / :func:`roll_magnitude` — MAViL's "R": a random start with cyclic rolling in time (mavil.md
+- :func:`cyclic_roll` / :func:`roll_magnitude` — MAViL's "R": a random start with cyclic rolling in time (MAViL
   Table 10), with AudioMAE's optional gain ~ Beta(10, 10) + 0.5.
 """
 

@@ -2,7 +2,7 @@
 
 Three front-ends, one per paper, each a frozen dataclass config plus an ``nn.Module`` (and a functional form):
 
-- :class:`LogMelConfig` / :class:`LogMel` — XKD (xkd.md §4.1): 16 kHz, 80 mel bins, 4 s -> 80×448, 1 s -> 80×112.
+- :class:`LogMelConfig` / :class:`LogMel` — XKD (XKD §4.1): 16 kHz, 80 mel bins, 4 s -> 80×448, 1 s -> 80×112.
   The paper gives only the sizes. 448 frames per 4 s is 112 frames/s, a hop of 16000/112 = 142.86 samples; with a
   centred STFT (reflect padding of n_fft/2) the frame count is ``1 + N // hop``, and hop = 143 gives
   1 + 64000 // 143 = 448 and 1 + 16000 // 143 = 112, so both view sizes come out exactly (the official config uses
@@ -12,11 +12,11 @@ Three front-ends, one per paper, each a frozen dataclass config plus an ``nn.Mod
   Hann window, ``log(mel + 1.1920929e-07)`` (float32 machine epsilon), then ``(x - mean) / std`` with the
   Kinetics-400 statistics of :data:`XKD_LOGMEL_MEAN` / :data:`XKD_LOGMEL_STD`. ``mel_scale='htk'``,
   ``mel_norm='none'`` and ``log_eps=1e-6`` give the front-end xmodal used before (kept by the tiny demo config).
-- :class:`KaldiFbankConfig` / :class:`KaldiFbank` — MAViL/AudioMAE (mavil.md §4.2, App. B): a re-implementation of
+- :class:`KaldiFbankConfig` / :class:`KaldiFbank` — MAViL/AudioMAE (MAViL §4.2, App. B): a re-implementation of
   ``torchaudio.compliance.kaldi.fbank(htk_compat=True, use_energy=False, window_type='hanning', dither=0,
   num_mel_bins=128, frame_shift=10)`` on a waveform with its mean removed, padded/cropped to 1024 frames and
   normalized as (x - (-4.2677)) / (2 · 4.5690) with AudioSet statistics.
-- :class:`LinearSTFTConfig` / :class:`LinearSTFT` — C²KD (c2kd-appendix.md §C.1): 257 bins, window 512, overlap 353
+- :class:`LinearSTFTConfig` / :class:`LinearSTFT` — C²KD (C²KD appendix §C.1): 257 bins, window 512, overlap 353
   (hop 159) with no edge padding, which is what yields the paper's 257×299 for 3 s and 257×1004 for 10 s at 16 kHz.
   The sizes match ``scipy.signal.spectrogram(nperseg=512, noverlap=353)`` as in the VGGSound/OGM-GE pipeline that
   C²KD follows: periodic Tukey(0.25) window, per-frame mean removal, one-sided PSD, ``log(x + 1e-7)``, then
@@ -119,7 +119,7 @@ used there for every pretraining dataset; they describe the official front-end (
 
 @dataclass(frozen=True)
 class LogMelConfig:
-    """XKD log-mel (xkd.md §4.1); see the module docstring for the STFT sizes and the official front-end.
+    """XKD log-mel (XKD §4.1); see the module docstring for the STFT sizes and the official front-end.
 
     ``mean``/``std`` are the dataset statistics of the log-mel (``xmodal data stats``, or the official
     :data:`XKD_LOGMEL_MEAN`/:data:`XKD_LOGMEL_STD`); the defaults 0/1 leave the features unnormalized, which XKD
@@ -185,7 +185,7 @@ def log_mel(wave: Tensor, cfg: LogMelConfig) -> Tensor:
 
 @dataclass(frozen=True)
 class KaldiFbankConfig:
-    """Kaldi-compatible fbank as in AudioMAE/MAViL (mavil.md App. B; Table 10 gives the AudioSet mean/std).
+    """Kaldi-compatible fbank as in AudioMAE/MAViL (MAViL App. B; Table 10 gives the AudioSet mean/std).
 
     Dither is fixed at 0 (as AudioMAE) so features are deterministic; ``snip_edges`` is always on (frames fully
     inside the signal); the Hanning window is the symmetric one Kaldi uses. ``target_length`` frames are reached by
@@ -305,7 +305,7 @@ def tukey_window(length: int, alpha: float = 0.25, periodic: bool = True) -> Ten
 
 @dataclass(frozen=True)
 class LinearSTFTConfig:
-    """C²KD linear-frequency log spectrogram (c2kd-appendix.md §C.1): window 512, overlap 353, 257 bins.
+    """C²KD linear-frequency log spectrogram (C²KD appendix §C.1): window 512, overlap 353, 257 bins.
 
     ``normalize='clip'`` standardizes each clip by its own mean/std (the VGGSound pipeline C²KD inherits);
     ``'dataset'`` uses ``mean``/``std`` instead.

@@ -1,7 +1,7 @@
 """Mixup (Zhang et al. 2018) and CutMix (Yun et al. 2019) on batches, with soft targets.
 
-Used for fine-tuning: XKD video (xkd.md Table S6: mixup α 0.6 / cutmix α 0.5 on Kinetics and UCF101, label
-smoothing 0.1) and MAViL audio (mavil.md Table 10: mixup 0.5). Inputs are video ``(B, C, T, H, W)`` or spectrograms
+Used for fine-tuning: XKD video (XKD Table S6: mixup α 0.6 / cutmix α 0.5 on Kinetics and UCF101, label
+smoothing 0.1) and MAViL audio (MAViL Table 10: mixup 0.5). Inputs are video ``(B, C, T, H, W)`` or spectrograms
 ``(B, 1, F, T)``; CutMix cuts one box in the last two axes (the same box on every frame of a clip, as VideoMAE).
 Targets are one-hot/soft or multi-hot ``(B, K)`` floats (see :func:`one_hot`); they are mixed with the same λ as
 the inputs, so single-label targets still sum to 1 and multi-hot targets to λ·|y_a| + (1 − λ)·|y_b|. Partners are a

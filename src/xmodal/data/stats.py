@@ -1,6 +1,6 @@
 """Per-dataset mean/std of a front-end's log features, as stored next to a dataset and read by its config.
 
-XKD normalizes log-mels with dataset statistics (xkd.md §4.1) and MAViL/AudioMAE with AudioSet's (mavil.md
+XKD normalizes log-mels with dataset statistics (XKD §4.1) and MAViL/AudioMAE with AudioSet's (MAViL
 Table 10: −4.268 / 4.569). :func:`compute_stats` measures them for any dataset; ``xmodal data stats`` wires it to
 the CLI. The statistics are over every time-frequency bin of every clip (the AST/AudioMAE convention, so the
 zero padding of a fixed-length fbank counts, as it does at training time) and are accumulated in float64 with

@@ -3,7 +3,7 @@
 Layout: float clips ``(C, T, H, W)`` in [0, 1]; decoded uint8 frames ``(T, H, W, 3)`` are cropped *before* the
 float conversion (:func:`crop_resize_frames`), so only the pixels a view keeps are converted and resized. All
 random ops take a ``torch.Generator``; the same generator state gives the same clip. Parameters of the XKD views
-come from xkd.md Table S1, those of RandAugment from Table S6 (video fine-tuning). Colour ops follow the
+come from XKD Table S1, those of RandAugment from Table S6 (video fine-tuning). Colour ops follow the
 torchvision definitions (brightness/contrast/saturation blends, HSV hue rotation, ITU-R 601 grey) so published
 recipes mean the same thing here.
 """
@@ -318,7 +318,7 @@ def rand_augment(
     magnitude_std: float = 0.5,
     prob: float = 0.5,
 ) -> Tensor:
-    """RandAugment (Cubuk et al. 2020) as timm's ``rand-m9-mstd0.5`` that VideoMAE / XKD fine-tuning use (xkd.md
+    """RandAugment (Cubuk et al. 2020) as timm's ``rand-m9-mstd0.5`` that VideoMAE / XKD fine-tuning use (XKD
     Table S6 "RandAug (9, .05)": magnitude 9, magnitude noise std 0.5). ``num_ops`` ops drawn with replacement,
     each applied with ``prob``, magnitude ~ N(magnitude, std) clipped to [0, 10], the same draw on every frame.
     Input/output float ``(C, T, H, W)`` in [0, 1]."""

@@ -49,7 +49,7 @@ class VideoViewConfig:
 
 @dataclass(frozen=True)
 class AudioViewConfig:
-    """One kind of audio view (xkd.md Table S2): ``seconds`` of waveform, volume jitter ±``volume``, and for local
+    """One kind of audio view (XKD Table S2): ``seconds`` of waveform, volume jitter ±``volume``, and for local
     views the BYOL-A random resized crop (range ``crop_range`` for both axes, virtual canvas ``crop_canvas``)."""
 
     seconds: float
@@ -61,7 +61,7 @@ class AudioViewConfig:
 
 @dataclass(frozen=True)
 class XKDViewsConfig:
-    """XKD views (xkd.md §3.2, §4.1, Tables S1–S2). Paper sizes: video global 32×112² and local 8×96² at 8 fps
+    """XKD views (XKD §3.2, §4.1, Tables S1–S2). Paper sizes: video global 32×112² and local 8×96² at 8 fps
     (4 s / 1 s), audio global 80×448 (4 s) and local 80×112 (1 s). One local view per modality is the paper's
     default (Table S10 found 1–1 strong; 2–2 helped ESC50). The log-mel is the official front-end with the
     official code's statistics (:data:`~xmodal.data.features.XKD_LOGMEL_MEAN`/``STD``). A tiny CPU config only
@@ -133,7 +133,7 @@ class XKDViews:
 
     The global views cover the first ``frames / fps`` (video) / ``seconds`` (audio) of a random start in the
     decoded clip (0 when it is exactly 4 s); each local view is an independent random shorter window inside the
-    clip (xkd.md §4.1: "random temporal segments of 1 second"), cropped and augmented per Tables S1–S2.
+    clip (XKD §4.1: "random temporal segments of 1 second"), cropped and augmented per Tables S1–S2.
     """
 
     def __init__(self, cfg: XKDViewsConfig) -> None:
@@ -176,7 +176,7 @@ class XKDViews:
 
 @dataclass(frozen=True)
 class MAViLClipsConfig:
-    """MAViL pre-training inputs (mavil.md §4.2, App. B): 8 frames at 2 fps (4 s) of 224², flip 0.5, multi-scale
+    """MAViL pre-training inputs (MAViL §4.2, App. B): 8 frames at 2 fps (4 s) of 224², flip 0.5, multi-scale
     crop scale (0.2, 1.0); 10 s of audio with a random start and cyclic rolling -> Kaldi fbank 128×1024.
     ``roll_magnitude`` adds AudioMAE's Beta(10, 10) + 0.5 gain (off: Table 10 lists only "R" for pre-training)."""
 
@@ -196,7 +196,7 @@ class MAViLClipsConfig:
 
 class MAViLClips:
     """Raw sample -> ``{"video": (3, 8, 224, 224), "audio": (1, 128, 1024)}``. The 4 s video window starts at a
-    random point and loops to the clip's beginning when it runs past the end (mavil.md App. B)."""
+    random point and loops to the clip's beginning when it runs past the end (MAViL App. B)."""
 
     def __init__(self, cfg: MAViLClipsConfig) -> None:
         self.cfg = cfg
@@ -227,7 +227,7 @@ class MAViLClips:
 class EvalConfig:
     """Deterministic feature-extraction inputs: ``frames`` at ``fps`` from the clip start, short side resized to
     ``resize_short`` (default: ``size``) then a centred ``size``² crop; ``audio_seconds`` (looped if short) through
-    ``frontend``. Defaults: XKD linear evaluation (32×112² at 8 fps, 4 s log-mel; xkd.md App. A.5)."""
+    ``frontend``. Defaults: XKD linear evaluation (32×112² at 8 fps, 4 s log-mel; XKD App. A.5)."""
 
     fps: float = 8.0
     frames: int = 32
@@ -261,8 +261,8 @@ class EvalTransform:
 
 
 def uniform_clip_starts(duration: float, clip_seconds: float, n: int) -> list[float]:
-    """Start times of ``n`` uniformly spaced test clips (xkd.md App. A.5/A.6: 3 clips for UCF/HMDB/K400, 8 for
-    FSD50K; mavil.md: 10): from 0 to ``duration − clip_seconds`` inclusive; one clip is centred; a video shorter
+    """Start times of ``n`` uniformly spaced test clips (XKD App. A.5/A.6: 3 clips for UCF/HMDB/K400, 8 for
+    FSD50K; MAViL: 10): from 0 to ``duration − clip_seconds`` inclusive; one clip is centred; a video shorter
     than a clip gives starts at 0 (the decoder loops or pads)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")

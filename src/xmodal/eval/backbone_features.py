@@ -4,7 +4,7 @@ This is the glue behind ``xmodal eval ... --backbone FILE --data MANIFEST``: the
 ``xmodal.models.load_backbone`` and clips come from ``xmodal.data.dataset.AVDataset`` over
 ``read_manifest(MANIFEST)`` (imported lazily, so precomputed-feature evaluation needs neither). Training videos are
 passed ``train_passes`` times, each pass with new random clip starts (``set_epoch``) and the train transform's
-augmentation; test videos yield ``test_clips`` uniformly spaced clips (xkd.md §A.5: 25 / 3), averaged per id.
+augmentation; test videos yield ``test_clips`` uniformly spaced clips (XKD §A.5: 25 / 3), averaged per id.
 The cache key hashes the weights file, the manifest file, the input geometry and every extraction option.
 Inputs are shaped by an :class:`~xmodal.eval.geometry.EvalGeometry` resolved against the backbone (export
 metadata, token grid, paper defaults). Undecodable files are skipped (``on_error="skip"``), counted per split and
@@ -31,7 +31,7 @@ Transform = Callable[[dict[str, Any]], dict[str, Any]]
 @dataclass(frozen=True)
 class ExtractionOptions:
     """``train_passes`` augmented clips per training video and ``test_clips`` uniformly spaced clips per val/test
-    video (xkd.md §A.5: 25 / 3). ``decode_cache`` decodes each file once and cuts every clip from memory
+    video (XKD §A.5: 25 / 3). ``decode_cache`` decodes each file once and cuts every clip from memory
     (``AVDataset(cache=True)``; small sets only)."""
 
     train_passes: int = 25

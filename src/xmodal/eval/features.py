@@ -1,6 +1,6 @@
 """Frozen features for every evaluation protocol: extraction, per-video clip averaging, caching, file I/O.
 
-xkd.md §A.5: features are the mean of the last-layer patch tokens (CLS excluded); a training video contributes
+XKD §A.5: features are the mean of the last-layer patch tokens (CLS excluded); a training video contributes
 N augmented clips (25 for UCF101/HMDB51, 10-epochs' worth for ESC-50) and a test video M uniformly spaced
 clips (3; 8 for FSD50K), averaged per video. The loader decides which clips it yields; this module averages
 every feature seen for an ``id`` over all clips and all ``train_passes`` passes.
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,20 +90,37 @@ def save_features(path: str | Path, fs: FeatureSet) -> Path:
     return path
 
 
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz``; a file numpy cannot parse as one is a ``ValueError`` naming it."""
+    try:
+        z = np.load(path, allow_pickle=False)
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
+        raise ValueError(f"{path}: unreadable feature file ({err}); expected an .npz or .safetensors with "
+                         "features, labels and split arrays (docs/evaluation.md)") from err
+    if not isinstance(z, np.lib.npyio.NpzFile):
+        raise ValueError(f"{path}: a single .npy array, not an .npz with features, labels and split arrays")
+    with z:
+        return {k: z[k] for k in z.files}
+
+
 def load_features(path: str | Path, key: str = "features") -> FeatureSet:
     """Read a precomputed feature file; ``key`` picks the feature array (e.g. ``audio_features``)."""
     path = Path(path)
     if path.suffix == ".safetensors":
-        from safetensors import safe_open
+        from safetensors import SafetensorError, safe_open
 
-        with safe_open(str(path), framework="numpy") as f:
-            arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a mapping)
-            meta = f.metadata() or {}
+        try:
+            with safe_open(str(path), framework="numpy") as f:
+                arrays = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a mapping)
+                meta = f.metadata() or {}
+        except SafetensorError as err:
+            raise ValueError(f"{path}: unreadable safetensors feature file ({err})") from err
         ids = np.asarray(json.loads(meta["ids"])) if "ids" in meta else np.arange(len(arrays[key])).astype(str)
         split = np.asarray(json.loads(meta["split"])) if "split" in meta else np.full(len(ids), "train")
     else:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
+        arrays = _read_npz(path)
         ids, split = arrays.get("ids"), arrays.get("split")
         if ids is None:
             ids = np.arange(len(arrays[key])).astype(str)
@@ -134,7 +152,7 @@ def resolve_backbone(backbone: BackboneLike) -> nn.Module:
 
 
 def pool(backbone: nn.Module, x: torch.Tensor, pooling: Pooling) -> torch.Tensor:
-    """``features`` uses the backbone's own pooling (mean of patch tokens, xkd.md §A.5); the others read the
+    """``features`` uses the backbone's own pooling (mean of patch tokens, XKD §A.5); the others read the
     token sequence ``forward(x) -> (B, 1+N, D)`` whose first token is CLS."""
     if pooling == "features":
         return backbone.features(x)
@@ -162,7 +180,7 @@ def extract_features(
     on_pass: Callable[[int], None] | None = None,
     skipped: list[tuple[str, str]] | None = None,
 ) -> FeatureSet:
-    """Embed every sample; average all clips of a video over ``train_passes`` passes (xkd.md §A.5).
+    """Embed every sample; average all clips of a video over ``train_passes`` passes (XKD §A.5).
 
     A batch tensor of shape (B, K, ...) holds K clips per video (one more dim than the single-clip layout);
     ``clips_per_video`` asserts K so a card that says 3 clips cannot silently be computed on 1. With

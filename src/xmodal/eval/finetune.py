@@ -1,4 +1,4 @@
-"""End-to-end fine-tuning (xkd.md §A.6, mavil.md App. B) as a LightningModule over any backbone(s).
+"""End-to-end fine-tuning (XKD §A.6, MAViL App. B) as a LightningModule over any backbone(s).
 
 * :class:`AVClassifier` — audio-only, video-only or audio+video: pooled ``features()`` of each backbone are
   concatenated and fed to dropout → linear (MAViL's fusion head is this concatenation + linear).
@@ -104,7 +104,7 @@ def layer_decay_groups(
 
 def class_balanced_sampler(labels: np.ndarray, num_samples: int, eps: float = 0.01, seed: int = 0
                            ) -> WeightedRandomSampler:
-    """Sampling ∝ Σ_{c∈labels(i)} w_c, w_c = 1000 / (n_c + ε) (mavil.md App. B), with replacement."""
+    """Sampling ∝ Σ_{c∈labels(i)} w_c, w_c = 1000 / (n_c + ε) (MAViL App. B), with replacement."""
     hot = labels if labels.ndim == 2 else np.eye(int(labels.max()) + 1)[labels.astype(np.int64)]
     w_c = 1000.0 / (hot.sum(axis=0) + eps)
     weights = torch.as_tensor(hot @ w_c, dtype=torch.double)

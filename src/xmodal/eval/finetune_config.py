@@ -1,4 +1,4 @@
-"""Fine-tuning hyperparameters as typed presets: xkd.md §A.6 Tables S6 (video) and S7 (audio), mavil.md
+"""Fine-tuning hyperparameters as typed presets: XKD §A.6 Tables S6 (video) and S7 (audio), MAViL
 App. B Table 10. Augmentation fields (RandAugment, SpecAugment, volume jitter, time warp) are read by the data
 pipeline that builds the training loader; the optimisation fields are read by :mod:`xmodal.eval.finetune`.
 """
@@ -72,7 +72,7 @@ PRESETS: dict[str, FinetuneConfig] = {
     "mavil-spc": replace(_T10, lr=1e-3, warmup_epochs=1, epochs=10, batch_size=256, specaug_time_freq=(48, 48),
                          mixup_alpha=0.5, loss="bce"),
 }
-# MAViL's audio+video fusion fine-tuning halves the LR of the video encoder (mavil.md §4 / App. B).
+# MAViL's audio+video fusion fine-tuning halves the LR of the video encoder (MAViL §4 / App. B).
 PRESETS["mavil-as20k-av"] = replace(PRESETS["mavil-as20k"], modalities=("audio", "video"),
                                     modality_lr_scale=(("video", 0.5),))
 

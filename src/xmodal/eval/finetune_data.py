@@ -1,4 +1,4 @@
-"""Fine-tuning inputs: augmented training clips, batch mixing, loaders (xkd.md §A.6 Tables S6–S7, mavil.md App. B).
+"""Fine-tuning inputs: augmented training clips, batch mixing, loaders (XKD §A.6 Tables S6–S7, MAViL App. B).
 
 * :class:`TrainTransform` — per sample, seeded by ``raw["seed"]`` (so a (seed, epoch, video) triple always gives
   the same clip): video = random temporal start, random resized crop (scale 0.08–1, VideoMAE's fine-tuning crop

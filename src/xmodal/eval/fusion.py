@@ -1,4 +1,4 @@
-"""Late fusion of audio and video features (xkd.md §A.5 Kinetics-Sound, Table 9).
+"""Late fusion of audio and video features (XKD §A.5 Kinetics-Sound, Table 9).
 
 Each modality is L2-normalized on its own, so neither dominates the joint vector by scale, and the two are
 concatenated per video; the joint features then go through the SVM (paper) or the linear probe.

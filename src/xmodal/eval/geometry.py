@@ -13,7 +13,7 @@ features. Each field is resolved, in order, from
    trained on;
 3. the backbone's own token grid: ``grid × patch`` gives video frames and crop size, audio mel bins and
    spectrogram frames (the hop length is then the one that yields those frames over ``audio_seconds``);
-4. the paper defaults, xkd.md §A.5 / Table S1–S2: 4 s clips, 32 frames at 8 fps, 112² crops, 16 kHz audio,
+4. the paper defaults, XKD §A.5 / Table S1–S2: 4 s clips, 32 frames at 8 fps, 112² crops, 16 kHz audio,
    80 × 448 log-mel (hop 143, n_fft 1024), with the official code's front-end (Slaney mel and area norm,
    log(x + 1.19e-7)) where the paper is silent.
 
@@ -22,7 +22,6 @@ Each field's source is recorded, so the protocol card says where the geometry ca
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -88,9 +87,9 @@ FIELDS = tuple(f.name for f in fields(EvalGeometry))
 
 
 def export_doc(backbone_path: str | Path) -> dict[str, Any]:
-    p = Path(backbone_path)
-    stem = p.with_suffix("") if p.suffix in (".safetensors", ".json") else p
-    return json.loads(stem.with_name(stem.name + ".json").read_text())
+    from xmodal.models.export import read_export_doc
+
+    return read_export_doc(backbone_path)
 
 
 def hop_for_frames(num_samples: int, frames: int) -> int | None:

@@ -1,4 +1,4 @@
-"""Linear (fully-connected) probe on frozen features, trained in torch (xkd.md §A.5).
+"""Linear (fully-connected) probe on frozen features, trained in torch (XKD §A.5).
 
 Presets follow the paper: FSD50K — AdamW, fixed LR 1e-3, weight decay 1e-5, dropout 0.3, batch 256,
 50 epochs, BCE (multi-label, scored by mAP); Kinetics-400 — AdamW, cosine schedule from base LR 0.01,

@@ -1,10 +1,10 @@
 """Classification and retrieval metrics, written once and tested against reference computations.
 
-* top-k accuracy (xkd.md §A.5/§A.6 report top-1 and top-5),
-* macro mean average precision for multi-label sets (FSD50K, AudioSet; xkd.md §A.5, mavil.md §4), equal to
+* top-k accuracy (XKD §A.5/§A.6 report top-1 and top-5),
+* macro mean average precision for multi-label sets (FSD50K, AudioSet; XKD §A.5, MAViL §4), equal to
   ``sklearn.metrics.average_precision_score(average="macro")``: AP = Σ_n (R_n − R_{n−1}) P_n over the distinct
   score thresholds (no interpolation),
-* Recall@K for cross-modal retrieval in both directions (mavil.md §4, audio→video retrieval).
+* Recall@K for cross-modal retrieval in both directions (MAViL §4, audio→video retrieval).
 """
 
 from __future__ import annotations

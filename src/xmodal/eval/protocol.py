@@ -28,7 +28,7 @@ def file_sha256(path: str | Path, chunk: int = 1 << 20) -> str:
 
 @dataclass
 class FeatureSpec:
-    """Where the frozen features come from (xkd.md §A.5: last layer, mean of patch tokens, CLS excluded).
+    """Where the frozen features come from (XKD §A.5: last layer, mean of patch tokens, CLS excluded).
     ``extraction`` is filled when the features were computed from a backbone export: input geometry and the
     source of each of its fields, manifest and weights sha256, per-split videos / clips / skipped clips."""
 

@@ -1,4 +1,4 @@
-"""Zero-shot cross-modal retrieval between paired audio and video features (mavil.md §4, audio→video).
+"""Zero-shot cross-modal retrieval between paired audio and video features (MAViL §4, audio→video).
 
 Audio track i is the query and video i the only correct item (and the reverse for video→audio); items are
 ranked by cosine similarity and Recall@1/5/10 is reported for both directions on the test split. The two

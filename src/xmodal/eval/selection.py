@@ -1,6 +1,6 @@
 """Shared pieces of every frozen-feature protocol: the score of a prediction, CV folds, mean ± std.
 
-The main score is top-1 accuracy for single-label sets and macro mAP for multi-label sets (xkd.md §A.5:
+The main score is top-1 accuracy for single-label sets and macro mAP for multi-label sets (XKD §A.5:
 top-1 for UCF101/HMDB51/ESC-50/Kinetics, mAP for FSD50K); it is what hyperparameter selection maximizes.
 """
 

@@ -1,4 +1,4 @@
-"""Linear SVM on frozen features (xkd.md §A.5) with the cost chosen without looking at the test split.
+"""Linear SVM on frozen features (XKD §A.5) with the cost chosen without looking at the test split.
 
 Features are L2-normalized and classified one-vs-rest with sklearn's ``LinearSVC`` objective (squared hinge,
 L2 penalty, intercept as a regularized constant feature): per class ``½‖w‖² + C Σ_i max(0, 1 − y_i wᵀx_i)²``.

@@ -1,4 +1,4 @@
-"""Domain alignment (xkd.md §3.4): cross-modal attention (Eq. 4, S3), ``refine`` (Eq. 5–6) and L_da (Eq. 9, S1, S2).
+"""Domain alignment (XKD §3.4): cross-modal attention (Eq. 4, S3), ``refine`` (Eq. 5–6) and L_da (Eq. 9, S1, S2).
 
 Inputs are the teachers' last-block attentions ``A_v (B, H, N_v)`` and ``A_a (B, H, N_a)`` of Eq. 3, from
 ``VisionTransformer(..., return_attention=True)`` (``attention_query="mean"`` gives Table S14's "w/o CLS"

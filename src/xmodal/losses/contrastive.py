@@ -1,4 +1,4 @@
-"""InfoNCE over instance embeddings (MAViL, mavil.md §3.2, Eq. 2–3), optionally gathered across processes.
+"""InfoNCE over instance embeddings (MAViL, MAViL §3.2, Eq. 2–3), optionally gathered across processes.
 
 Eq. 2: ``L_c(x, y) = −(1/B) Σ_i log( exp(S(x_i, y_i)/τ) / Σ_j exp(S(x_i, y_j)/τ) )`` with ``S`` the cosine
 similarity: each ``x_i`` picks its own ``y_i`` among all ``y`` of the batch. The paper writes this direction only

@@ -1,4 +1,4 @@
-"""Cross-modal knowledge distillation (xkd.md Eq. 10–11, 13; Table S4, S8; §B.5), DINO-style.
+"""Cross-modal knowledge distillation (XKD Eq. 10–11, 13; Table S4, S8; §B.5), DINO-style.
 
 The teacher's logits are centred by an EMA of batch means and sharpened with a low temperature, the student's
 softened with ``τ_s = 0.1``; the loss is the cross-entropy ``H(P_t, P_s) = −Σ P_t log P_s`` (Eq. 11; the video

@@ -1,6 +1,6 @@
 """Supervised knowledge-distillation losses (MFH Eq. 1; Hinton et al. 2015) and feature-level KD.
 
-The MFH objective for a student seeing modality b is ``L = ρ·L_task + (1−ρ)·L_kd`` (mfh.md Eq. 1), with
+The MFH objective for a student seeing modality b is ``L = ρ·L_task + (1−ρ)·L_kd`` (MFH Eq. 1), with
 ``L_task`` the cross entropy to the label and ``L_kd`` the KL divergence between teacher and student soft
 predictions. Two details differ between papers and official code, so both are switches here:
 

@@ -1,4 +1,4 @@
-"""Maximum Mean Discrepancy with Gaussian kernels (xkd.md Eq. 7–8), always in fp32, optionally gathered.
+"""Maximum Mean Discrepancy with Gaussian kernels (XKD Eq. 7–8), always in fp32, optionally gathered.
 
 Eq. 7 is the RKHS distance ``‖E_a[k(·, x_a)] − E_v[k(·, x_v)]‖``; like the usual estimators (and the official
 code) we minimise its square, estimated from samples ``x (n, d)`` and ``y (m, d)`` as

@@ -1,4 +1,4 @@
-"""Masked reconstruction loss (xkd.md §3.3, Eq. 1–2)."""
+"""Masked reconstruction loss (XKD §3.3, Eq. 1–2)."""
 
 from __future__ import annotations
 

@@ -20,6 +20,7 @@ Contracts every method inherits (docs/architecture.md, "Training-core contracts"
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -31,6 +32,8 @@ from torch import nn
 
 from xmodal.config import ConfigError
 from xmodal.data.collate import slice_batch
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -276,7 +279,8 @@ class BaseMethod(L.LightningModule):
             shown = ", ".join(files[:5]) + (" …" if len(files) > 5 else "")
             msg = f"epoch {self.current_epoch}: skipped {len(self._skipped)} samples {kinds}: {shown}"
             self.skip_reports.append(msg)
-            self.print(f"[xmodal] {msg}")
+            if self.global_rank == 0:  # per-rank reports; one rank speaks, as LightningModule.print did
+                log.warning(msg)
         self._skipped = []
 
     def clip_parameters(self) -> list[nn.Parameter]:

@@ -1,4 +1,4 @@
-"""MAViL pretraining, stage 1 and stage 2 (Huang et al., NeurIPS 2023, arXiv 2212.08071; mavil.md §3).
+"""MAViL pretraining, stage 1 and stage 2 (Huang et al., NeurIPS 2023, arXiv 2212.08071; MAViL §3).
 
 Per step, for each modality one masking keeps ~20 % of the tokens (view 1) and, for the intra-modal term, a second
 masking keeps another ~20 % disjoint from the first (view 2). View 1 goes through the uni-modal encoder, the

@@ -1,4 +1,4 @@
-"""Typed configuration of MAViL pretraining (mavil.md §3, §4.2, App. B, Table 10).
+"""Typed configuration of MAViL pretraining (MAViL §3, §4.2, App. B, Table 10).
 
 Defaults are the paper's AudioSet-2M recipe for stage 1 with ViT-B encoders. Stage 2 sets ``loss.stage=2`` and
 ``loss.teacher`` (a stage-1 checkpoint or export). Every choice the paper leaves open is a key here, with the

@@ -17,7 +17,7 @@ import lightning.pytorch as L
 import torch
 from torch import nn
 
-from xmodal.config import code_version, config_hash, to_dict
+from xmodal.config import code_version, config_hash
 from xmodal.data.io import AudioSpec, VideoSpec
 from xmodal.data.loader import EpochDataLoader
 from xmodal.data.views import MAViLClips
@@ -63,15 +63,6 @@ def describe(cfg: MAViLConfig, method: MAViL) -> dict[str, Any]:
         "config_hash": config_hash(cfg),
         "code_version": code_version(),
     }
-
-
-def dry_run(cfg: MAViLConfig) -> dict[str, Any]:
-    method = MAViL(cfg)
-    loader = build_loader(cfg)
-    report = describe(cfg, method)
-    report["dataset"] = {"source": cfg.data.source, "clips": len(loader.dataset), "batches": len(loader)}
-    report["config"] = to_dict(cfg)
-    return report
 
 
 def eval_geometry(cfg: MAViLConfig) -> dict[str, Any]:

@@ -1,9 +1,10 @@
 """Pretraining orchestration: config → data, method, trainer; dry-run report; fit with resume; export.
 
-``dry_run`` builds everything a real run builds (the data index included, so a bad path fails now) and
-reports parameter counts per module and token counts per view, without training. The config's ``method`` key
-picks the method: ``xkd`` (here), ``mavil`` (:mod:`xmodal.methods.mavil_pretrain`) or ``xdc``
-(:mod:`xmodal.methods.xdc_pretrain`: XDC, SDC, MDC, CDC).
+``dry_run`` builds everything a real run builds and reports parameter counts per module and token counts per
+view, without training: :func:`describe_run` (the model, no data needed) then :func:`dataset_report` (the data
+index, so a bad path fails now). The config's ``method`` key picks the method: ``xkd`` (here), ``mavil``
+(:mod:`xmodal.methods.mavil_pretrain`) or ``xdc`` (:mod:`xmodal.methods.xdc_pretrain`: XDC, SDC, MDC, CDC; its
+report needs the data, because the clustering heads are sized from the dataset's splits).
 """
 
 from __future__ import annotations
@@ -84,16 +85,30 @@ def describe(cfg: PretrainConfig, method: XKD) -> dict[str, Any]:
     }
 
 
-def dry_run(cfg: AnyConfig) -> dict[str, Any]:
-    if isinstance(cfg, MAViLConfig):
-        return mavil_pretrain.dry_run(cfg)
+def describe_run(cfg: AnyConfig) -> dict[str, Any]:
+    """The model half of the dry run: parameter and token counts and the resolved config. It needs no data for
+    XKD and MAViL, so ``--dry-run`` on a machine without the dataset still shows what would be trained."""
     if isinstance(cfg, XDCConfig):
         return xdc_pretrain.dry_run(cfg)
-    method = build_method(cfg)
-    loader = build_train_loader(cfg)
-    report = describe(cfg, method)
-    report["dataset"] = {"source": cfg.data.source, "clips": len(loader.dataset), "batches": len(loader)}
+    if isinstance(cfg, MAViLConfig):
+        report = mavil_pretrain.describe(cfg, mavil_pretrain.MAViL(cfg))
+    else:
+        report = describe(cfg, build_method(cfg))
     report["config"] = to_dict(cfg)
+    return report
+
+
+def dataset_report(cfg: AnyConfig) -> dict[str, Any]:
+    """The data half: builds the training loader exactly as a run does (a bad root or manifest raises here)."""
+    if isinstance(cfg, XDCConfig):
+        return xdc_pretrain.dry_run(cfg)["dataset"]
+    loader = mavil_pretrain.build_loader(cfg) if isinstance(cfg, MAViLConfig) else build_train_loader(cfg)
+    return {"source": cfg.data.source, "clips": len(loader.dataset), "batches": len(loader)}
+
+
+def dry_run(cfg: AnyConfig) -> dict[str, Any]:
+    report = describe_run(cfg)
+    report["dataset"] = dataset_report(cfg)
     return report
 
 

@@ -1,4 +1,4 @@
-"""Supervised (cross-modal) knowledge distillation as a Lightning method (mfh.md §3, Eq. 1).
+"""Supervised (cross-modal) knowledge distillation as a Lightning method (MFH §3, Eq. 1).
 
 The student sees ``batch[student_key]``; the teacher sees ``batch[k]`` for each of ``teacher_keys``:
 

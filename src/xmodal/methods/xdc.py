@@ -1,6 +1,6 @@
 """XDC and its deep-clustering family on :class:`BaseMethod` (Alwassel et al., NeurIPS 2020, arXiv 1911.12667).
 
-The iteration (xdc-appendix §A) runs inside one Lightning fit, so the engine's checkpoints, DDP and resume apply:
+The iteration (XDC appendix §A) runs inside one Lightning fit, so the engine's checkpoints, DDP and resume apply:
 
 - at the start of an epoch that begins an iteration (the first one included), :meth:`XDC.recluster` extracts the
   features of every training clip (each process a shard, gathered), runs faiss k-means on rank 0 for every label

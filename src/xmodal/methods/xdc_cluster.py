@@ -1,6 +1,6 @@
 """The deep-clustering iteration's pieces as library functions (Alwassel et al., XDC, NeurIPS 2020, arXiv 1911.12667).
 
-One XDC iteration (xdc-appendix §A; the author in HumamAlwassel/XDC issue #8): extract the features of every
+One XDC iteration (XDC appendix §A; the author in HumamAlwassel/XDC issue #8): extract the features of every
 training clip, cluster them offline with k-means, use the assignments as pseudo-labels, reset the classification
 heads, train with cross-entropy until the loss on held-out pseudo-labelled clips stops improving, repeat.
 

@@ -1,4 +1,4 @@
-"""XKD: masked audio/video reconstruction + cross-modal distillation with domain alignment (xkd.md §3, Alg. 1).
+"""XKD: masked audio/video reconstruction + cross-modal distillation with domain alignment (XKD §3, Alg. 1).
 
 One code path gives XKD (modality-specific backbones), XKD-MAS (shared student backbone), XKD-MATS (shared
 student and teacher backbones; Table S5), the MAE baselines of Table 1 (V-MAE, A-MAE, AV-MAE) and the
@@ -295,7 +295,7 @@ class XKD(BaseMethod):
             if steps >= COLLAPSE_STEPS and not self._collapse_warned:
                 warnings.warn(
                     f"XKD collapse suspected at step {self.global_step}: L_kd < 1e-3 or KL < 1e-4 for the last {steps} "
-                    "steps (xkd.md §B.5). Check projector normalization, L_da and centering.",
+                    "steps (XKD §B.5). Check projector normalization, L_da and centering.",
                     stacklevel=2,
                 )
             self._collapse_warned = steps >= COLLAPSE_STEPS

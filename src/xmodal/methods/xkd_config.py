@@ -1,4 +1,4 @@
-"""Typed configuration of XKD pretraining (xkd.md §3–§4.1, Tables S3–S5, S8).
+"""Typed configuration of XKD pretraining (XKD §3–§4.1, Tables S3–S5, S8).
 
 Defaults are the paper's Kinetics-400 recipe (``configs/xkd/kinetics400.yaml`` spells every one out). Where the
 paper is silent they follow the official code (pritamqu/XKD); where the two differ, both are reachable through a

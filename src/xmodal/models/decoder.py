@@ -1,4 +1,4 @@
-"""Shallow MAE decoder and reconstruction targets (xkd.md §3.3, Eq. 1–2; Table S3: 384-d, 4 layers, 12 heads).
+"""Shallow MAE decoder and reconstruction targets (XKD §3.3, Eq. 1–2; Table S3: 384-d, 4 layers, 12 heads).
 
 The decoder maps the encoder's visible tokens to its own width, puts a shared learnable mask token at every
 masked position (unshuffled with ``ids_restore``), adds its own positional embedding (interpolatable like the

@@ -1,7 +1,7 @@
-"""Token embeddings: video cuboids and spectrogram patches, flattened and linearly projected (xkd.md §3.2).
+"""Token embeddings: video cuboids and spectrogram patches, flattened and linearly projected (XKD §3.2).
 
 A video ``(B, C, T, H, W)`` is cut into ``t×h×w`` cuboids (default 4×16×16: 32×112² → 8·7·7 = 392 tokens); a
-spectrogram ``(B, 1, F, T)`` into ``f×t`` patches with the *frequency* extent first (xkd.md §3.2: ``N_a =
+spectrogram ``(B, 1, F, T)`` into ``f×t`` patches with the *frequency* extent first (XKD §3.2: ``N_a =
 F/f × T_a/t_a``; default 4×16: 80×448 → 20·28 = 560 tokens). A convolution with stride = kernel is exactly
 "flatten each patch and apply one shared linear map". Tokens come out in row-major grid order, the order
 :mod:`xmodal.models.decoder`'s ``patchify`` helpers use for reconstruction targets.
@@ -64,7 +64,7 @@ class _Embed(nn.Module):
 
 
 class CuboidEmbed(_Embed):
-    """Video ``(B, C, T, H, W)`` → ``(B, T/t·H/h·W/w, dim)`` tokens (xkd.md §3.2, Table S3: 4×16² cuboids)."""
+    """Video ``(B, C, T, H, W)`` → ``(B, T/t·H/h·W/w, dim)`` tokens (XKD §3.2, Table S3: 4×16² cuboids)."""
 
     kind = "cuboid"
 

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -53,14 +54,31 @@ def export_backbone(
     return weights, config
 
 
+def read_export_doc(path: str | Path) -> dict[str, Any]:
+    """The JSON half of an export; a file that is not JSON is a ``ValueError`` naming it (not a JSON traceback)."""
+    _, config = _paths(path)
+    try:
+        doc = json.loads(config.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"{config}: unreadable backbone export ({err}); give the .json/.safetensors pair written "
+                         "by xmodal pretrain (<run>/export/)") from err
+    if not isinstance(doc, dict):
+        raise ValueError(f"{config}: not an xmodal backbone export (expected a JSON object)")
+    return doc
+
+
 def load_backbone(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a backbone from ``<prefix>``, ``<prefix>.json`` or ``<prefix>.safetensors`` (strict load)."""
     weights, config = _paths(path)
-    doc = json.loads(config.read_text())
+    doc = read_export_doc(path)
     if doc.get("format") != FORMAT:
         raise ValueError(f"{config}: not an xmodal backbone export")
     if doc.get("version") != VERSION:
         raise ValueError(f"{config}: export version {doc.get('version')} is not supported (expected {VERSION})")
     model = BUILDERS[doc["class"]].from_config(doc["config"])
-    model.load_state_dict(load_file(str(weights), device=str(device)), strict=True)
+    try:
+        state = load_file(str(weights), device=str(device))
+    except SafetensorError as err:
+        raise ValueError(f"{weights}: unreadable safetensors file ({err}); re-export the backbone") from err
+    model.load_state_dict(state, strict=True)
     return model.to(device).eval()

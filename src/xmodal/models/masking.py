@@ -1,4 +1,4 @@
-"""MAE random masking (xkd.md §3.3): per-sample random subsets of tokens are dropped before the encoder.
+"""MAE random masking (XKD §3.3): per-sample random subsets of tokens are dropped before the encoder.
 
 Defaults (Table S4, §B.4): 0.85 of video tokens, 0.80 of audio tokens are masked. The kept count is, at least one
 token, ``⌊N · (1 − ratio)⌋`` with ``rounding="floor"`` (MAE's ``int()``, made robust to float error; 58 of 392
@@ -60,7 +60,7 @@ def disjoint_maskings(
     """``views`` maskings of ``keep`` visible tokens each whose visible sets are mutually exclusive per sample.
 
     One random permutation per row; view ``i`` keeps its ``i``-th block of ``keep`` indices (MAViL's second
-    intra-modal view, mavil.md §3.2: "a second random view containing 20 % of tokens that are mutually exclusive
+    intra-modal view, MAViL §3.2: "a second random view containing 20 % of tokens that are mutually exclusive
     from the first"). Each view's ``ids_restore`` puts its own visible tokens first, so the MAE decoder works with
     any of them.
     """

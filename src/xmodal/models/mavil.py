@@ -33,7 +33,7 @@ FusionKind = Literal["vanilla", "mbt", "none"]
 
 
 class FusionEncoder(nn.Module):
-    """Joint audio-video encoder (mavil.md §3.1); ``forward(a, v) -> (a_mm, v_mm)`` keeps each input's length.
+    """Joint audio-video encoder (MAViL §3.1); ``forward(a, v) -> (a_mm, v_mm)`` keeps each input's length.
 
     ``kind="none"`` is Table 2's uni-modal baseline (no fusion layer): the tokens pass through unchanged.
     """
@@ -88,7 +88,7 @@ def mavil_vit(modality: Literal["audio", "video"], dim: int, depth: int, heads: 
 
 
 def mavil_decoder(enc_dim: int, dim: int, depth: int, heads: int, out_dim: int, grid: Sequence[int]) -> MAEDecoder:
-    """MAE decoder whose positional embedding is a frozen sin-cos table (mavil.md §3.1, as Audio-MAE)."""
+    """MAE decoder whose positional embedding is a frozen sin-cos table (MAViL §3.1, as Audio-MAE)."""
     decoder = MAEDecoder(enc_dim, dim, depth, heads, out_dim, grid=grid)
     with torch.no_grad():
         decoder.pos_embed.copy_(sincos_pos_embed(decoder.grid, dim).unsqueeze(0))

@@ -1,4 +1,4 @@
-"""Fixed sine-cosine positional embeddings (MAE, Audio-MAE, MAE-ST; used by MAViL, mavil.md §3.1, App. B).
+"""Fixed sine-cosine positional embeddings (MAE, Audio-MAE, MAE-ST; used by MAViL, MAViL §3.1, App. B).
 
 One axis of ``d`` channels: ``[sin(p·ω_k), cos(p·ω_k)]`` with ``ω_k = 10000^(−k/(d/2))``, ``k < d/2``. A grid
 splits the channels into per-axis blocks, concatenated in a fixed order:

@@ -1,4 +1,4 @@
-"""DINO-style projector head θ_h (xkd.md §3.4, Table S3, §B.5–B.6).
+"""DINO-style projector head θ_h (XKD §3.4, Table S3, §B.5–B.6).
 
 What the paper fixes: Table S3 gives an MLP of 3 layers, hidden 2048, bottleneck 256, output 8192, and §A.3 says
 the head is "similar to the one proposed in" DINO. §B.6 compares no normalisation (KD collapses, §B.5),

@@ -1,6 +1,6 @@
 """ResNet-18/50 (He et al. 2016) in plain PyTorch, 2D for images/spectrograms and 3D for clips.
 
-MFH's VGGSound nets (mfh.md App. B.4) are a ResNet-18/50 for audio spectrograms and "the same architecture with
+MFH's VGGSound nets (MFH App. B.4) are a ResNet-18/50 for audio spectrograms and "the same architecture with
 2D convolution replaced by 3D convolution" for video. Our 3D variant inflates every k×k kernel to 3×k×k
 (stem 3×7×7, stride 1×2×2: time is not downsampled by the stem), keeping torchvision's layer names
 (``conv1, bn1, layer1..4, avgpool, fc``) so taps and checkpoints address the same places.

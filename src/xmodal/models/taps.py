@@ -1,7 +1,7 @@
 """Feature taps: read (or rewrite) the output of named intermediate layers with forward hooks.
 
 Like torchdistill's forward-hook manager, this leaves every model's ``forward()`` untouched: feature-level KD,
-C²KD's proxies on intermediate layers and MFH Algorithm 1 on a middle layer (mfh.md App. B.4 note (2)) all
+C²KD's proxies on intermediate layers and MFH Algorithm 1 on a middle layer (MFH App. B.4 note (2)) all
 address a layer by its ``named_modules()`` name (e.g. ``"layer3"``, ``"layer3.1.conv2"``, ``"blocks.2"``).
 """
 

@@ -1,9 +1,9 @@
-"""Vision Transformer encoder for video cuboids and spectrogram patches (xkd.md §3.2–3.4, Table S3).
+"""Vision Transformer encoder for video cuboids and spectrogram patches (XKD §3.2–3.4, Table S3).
 
 Pre-norm blocks with ``F.scaled_dot_product_attention``, a CLS token and a learnable positional embedding over
 the token grid of the global view, interpolated (trilinear for video, bilinear for audio) for other input
 sizes (local views, 224² fine-tuning). MAE-style masking drops tokens *before* the encoder, so only visible
-tokens are encoded (xkd.md §3.3). The last block can also return the CLS→patch attention ``A`` of Eq. 3,
+tokens are encoded (XKD §3.3). The last block can also return the CLS→patch attention ``A`` of Eq. 3,
 computed from the same q/k as the block's own attention (one extra ``1×L`` product per head, not a second pass).
 """
 
@@ -141,7 +141,7 @@ class VisionTransformer(nn.Module):
     ``forward(x, mask_keep_ids)`` → ``(B, 1+K, D)`` normed tokens (CLS first), encoding only the kept tokens
     when ``mask_keep_ids (B, K)`` is given (else all ``N``). ``grid`` is the token grid the positional embedding
     is learned on (the global view's). ``pool`` picks what :meth:`features` returns: the mean of last-layer
-    patch tokens, CLS excluded (XKD's linear-evaluation features, xkd.md §A.5) or the CLS token.
+    patch tokens, CLS excluded (XKD's linear-evaluation features, XKD §A.5) or the CLS token.
     ``fixed_pos_embed`` replaces the learned embedding by a frozen sine-cosine table (MAE, MAViL; recomputed, not
     interpolated, for other grids); ``final_norm=False`` drops the last LayerNorm (MAViL's encoders feed their
     block outputs straight into the fusion blocks, as in the released inference code).

@@ -4,7 +4,7 @@ For each target γ the benchmark (:mod:`xmodal.data.synth`) is generated with sy
 (``video_levels == audio_levels``, so α = β = (1 − γ)/2 and only the shared part moves) and decoded once into
 memory. Per seed, an audio teacher (:class:`SmallCNN` 2D on log-mel) and a video student (``SmallCNN`` 3D) are
 trained with :class:`SupervisedKD`: the teacher and the no-KD student with ρ = 1 (CE only), the KD student with
-ρ·CE + (1−ρ)·KL(teacher ‖ student) (mfh.md Eq. 1) from the same initialisation and batch order as its no-KD twin,
+ρ·CE + (1−ρ)·KL(teacher ‖ student) (MFH Eq. 1) from the same initialisation and batch order as its no-KD twin,
 so the measured gain is paired. The diagnostic (:func:`xmodal.analysis.mfh.diagnostic.diagnose`) then sees the
 penultimate (``fc2``) features and logits of the two *unimodal* networks (teacher, no-KD student) on the val split
 — what a user has before deciding to run KD — and returns γ̂ and its prediction, next to the true γ read from the

@@ -1,4 +1,4 @@
-"""Theorem 1 of mfh.md (§4.2, App. A): the crossmodal distillation-risk bound as a function of γ.
+"""Theorem 1 of MFH (§4.2, App. A): the crossmodal distillation-risk bound as a function of γ.
 
 With ε* = λ^1.5 (λ² + 1)(1 − γ) ε, the training distillation risk after gradient flow satisfies (Eq. 5)
 ``R_n^dis ≤ n · (ε*/(1 − e^{−ε*}) − 1 − ln(ε*/(1 − e^{−ε*})))``. The bracket is Lemma 1's maximum of the

@@ -1,6 +1,6 @@
 """A KD-efficacy diagnostic: estimate how modality-general a teacher is before running crossmodal KD.
 
-Idea (ours, built on MVD, mfh.md §4.1): the teacher's decision ``z_a = f_a(x^a)`` is modality-general to the
+Idea (ours, built on MVD, MFH §4.1): the teacher's decision ``z_a = f_a(x^a)`` is modality-general to the
 extent it can be predicted from the *other* modality. On held-out paired data we regress the teacher's logits
 on student-side features and the reference student's logits on teacher-side features (cross-fitted ridge):
 

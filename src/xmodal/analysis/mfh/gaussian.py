@@ -1,4 +1,4 @@
-"""The MVD synthetic Gaussian benchmark (mfh.md §4.1, §5.2, App. B.2 Eq. 27) and its three experiments.
+"""The MVD synthetic Gaussian benchmark (MFH §4.1, §5.2, App. B.2 Eq. 27) and its three experiments.
 
 Eq. 27 generates one pair ``(x^a, x^b, y)``::
 

@@ -1,4 +1,4 @@
-"""Batched logistic regression with optional cross-modal KD, for the MVD Gaussian benchmark (mfh.md App. B.2).
+"""Batched logistic regression with optional cross-modal KD, for the MVD Gaussian benchmark (MFH App. B.2).
 
 The paper follows Lopez-Paz et al. (2015): teacher and student are logistic regressions. The official code
 (zihuixue/MFH, ``gauss/main.py``) trains a 2-way ``nn.Linear`` with full-batch SGD, lr 0.1, 1000 epochs, and

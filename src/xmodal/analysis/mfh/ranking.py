@@ -1,4 +1,4 @@
-"""MFH Algorithm 1 (mfh.md App. B.4): modality-general decisive feature ranking.
+"""MFH Algorithm 1 (MFH App. B.4): modality-general decisive feature ranking.
 
 Step 1 trains two unimodal networks jointly with ``Dist(f_a(X^a), f_b(X^b)) + CE(Y, f_a) + CE(Y, f_b)``
 (Eq. 28) so both are driven to "feature alignment" at the output. Steps 2–8 permute one channel i of X^a

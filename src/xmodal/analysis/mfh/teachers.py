@@ -1,4 +1,4 @@
-"""Teachers of different γ by channel nullification (mfh.md §5.4, App. B.4, Tables 4/8/9, Fig. 5).
+"""Teachers of different γ by channel nullification (MFH §5.4, App. B.4, Tables 4/8/9, Fig. 5).
 
 Given Algorithm 1's salience vector over a teacher layer's channels, a *modality-general* teacher nullifies the
 r% channels with the smallest salience, a *modality-specific* teacher the r% with the largest, a *random*

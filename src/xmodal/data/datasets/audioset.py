@@ -1,6 +1,6 @@
 """AudioSet (Gemmeke et al. 2017): 10-s YouTube segments with weak multi-labels over 527 classes.
 
-XKD pretrains on it (xkd.md §4, "AudioSet (1.8M)"); MAViL/AudioMAE normalize their fbank with its statistics.
+XKD pretrains on it (XKD §4, "AudioSet (1.8M)"); MAViL/AudioMAE normalize their fbank with its statistics.
 Layouts read here (CSVs in ROOT, as Google serves them, or in ROOT/metadata/, as the PANNs scripts leave them)::
 
     class_labels_indices.csv             index,mid,display_name (header line; display names may be quoted)

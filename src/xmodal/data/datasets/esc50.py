@@ -1,6 +1,6 @@
 """ESC-50 (Piczak 2015): 2,000 5-s environmental recordings, 50 classes, 5 predefined folds.
 
-XKD reports accuracy averaged over the 5 folds (xkd.md §4, "ESC50 … 96.5%"). Layout read here::
+XKD reports accuracy averaged over the 5 folds (XKD §4, "ESC50 … 96.5%"). Layout read here::
 
     ROOT/meta/esc50.csv     filename,fold,target,category,esc10,src_file,take
                             1-100032-A-0.wav,1,0,dog,True,100032,A

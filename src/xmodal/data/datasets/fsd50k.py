@@ -1,6 +1,6 @@
 """FSD50K (Fonseca et al. 2022): 51,197 Freesound clips, 200 AudioSet-ontology classes, weak multi-labels.
 
-XKD evaluates sound classification on it (xkd.md §4). Layout read here::
+XKD evaluates sound classification on it (XKD §4). Layout read here::
 
     ROOT/FSD50K.ground_truth/vocabulary.csv   no header: idx,label,mid  (0,Accelerating_and_revving_and_vroom,…)
     ROOT/FSD50K.ground_truth/dev.csv          fname,labels,mids,split   (split = train | val)

@@ -1,6 +1,6 @@
 """HMDB51 (Kuehne et al. 2011): 6,766 clips, 51 actions, three official 70/30 splits.
 
-XKD reports accuracy averaged over the three splits (xkd.md §4). Layouts read here::
+XKD reports accuracy averaged over the three splits (XKD §4). Layouts read here::
 
     official rars                                            mmaction2 (tools/data/hmdb51)
     ROOT/testTrainMulti_7030_splits/{class}_test_split{n}.txt   ROOT/annotations/{class}_test_split{n}.txt

@@ -1,6 +1,6 @@
 """Kinetics-400 (Kay et al. 2017) and its audible subset Kinetics-Sound (Arandjelović & Zisserman 2017).
 
-XKD pretrains on both and evaluates on both (xkd.md §4, Suppl. A.1). Layouts read here::
+XKD pretrains on both and evaluates on both (XKD §4, Suppl. A.1). Layouts read here::
 
     ROOT/annotations/{train,validate,test}.csv       DeepMind release (val.csv: CVDF, torchvision;
     ROOT/annotations/kinetics_{train,val,test}.csv   mmaction2         kinetics-400_*.csv; or the CSVs in ROOT/)

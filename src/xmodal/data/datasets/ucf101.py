@@ -1,6 +1,6 @@
 """UCF101 (Soomro et al. 2012): 13,320 clips, 101 actions, three official train/test splits.
 
-XKD reports linear and fine-tuning accuracy averaged over the three splits (xkd.md §4). Layouts read here::
+XKD reports linear and fine-tuning accuracy averaged over the three splits (XKD §4). Layouts read here::
 
     official zips                                   mmaction2 (tools/data/ucf101)
     ROOT/ucfTrainTestlist/classInd.txt              ROOT/annotations/classInd.txt   (the zip unpacked flat)

@@ -1,6 +1,6 @@
 """Every knob of the synthetic Modality-Venn-Diagram benchmark, in one typed dataclass.
 
-The label is built from three *decisive* factors (mfh.md §4.1, Eq. 2–3):
+The label is built from three *decisive* factors (MFH §4.1, Eq. 2–3):
 
 * ``g`` — modality-general, seen AND heard: stripe orientation of the bouncing object ↔ pitch of its sound;
 * ``v`` — video-specific, only seen: the object's silhouette;
@@ -151,7 +151,7 @@ class SynthConfig:
         return round(self.duration * self.sample_rate)
 
     def shares(self) -> dict[str, float]:
-        """MFH's (γ, α, β) with each factor counted in bits: γ = log K_g / log(K_g K_v K_a) (mfh.md §4.1).
+        """MFH's (γ, α, β) with each factor counted in bits: γ = log K_g / log(K_g K_v K_a) (MFH §4.1).
         α is the audio-specific share (the teacher modality a), β the video-specific one."""
         bits = {k: math.log2(n) for k, n in
                 (("g", self.general_levels), ("v", self.video_levels), ("a", self.audio_levels))}

@@ -2,7 +2,7 @@
 an off-screen tone (pitch = audio-specific factor), and nuisance (loudness, white noise, mains hum).
 
 Pitches sit on the centres of an HTK mel filterbank (``mel_bins`` bands from 0 Hz to Nyquist, the XKD log-mel
-of xkd.md §4.1 has 80) so that each class lights one mel band. The general pitches are ``pitch_bin0 + k ·
+of XKD §4.1 has 80) so that each class lights one mel band. The general pitches are ``pitch_bin0 + k ·
 pitch_bin_step``; with a step that is coprime with the spectrogram patch height (5 vs 4 rows in XKD's 4×16
 patches) the band's offset *inside* a patch differs between classes. Mean-pooled patch tokens keep that
 in-patch offset but largely lose which patch row lit up, which merged classes in the pilot when two pitches

@@ -1,13 +1,13 @@
 """Frames of one clip, vectorized over (T, H, W) in numpy.
 
 Layers, back to front: drifting colour gradient → moving blocky texture → the bouncing object (silhouette =
-video-specific factor, stripe orientation = modality-general factor) → moving distractor disks (alpha 0.9)
-drawn OVER the object, themselves striped at random orientations → pixel noise. The pilot
-(shared/notes/pilot-xkd-synthetic.md) found that the visual class must be a coarse, high-contrast luminance
+video-specific factor, stripe orientation = modality-general factor) → moving distractor disks (alpha 0.9) drawn
+OVER the object, themselves striped at random orientations → pixel noise. The design pilot (docs/synthetic.md,
+"Why the defaults are what they are") found that the visual class must be a coarse, high-contrast luminance
 pattern carried by many patches to be learnable at 32², and that heavy nuisance drawn over it is what makes a
 reconstruction-only learner drift to the nuisance. Striped distractors add orientation energy unrelated to the
-label, so "which orientations are in the frame" is not enough: a video learner must tie the orientation to
-the object (which the audio singles out: its bounces are the heard onsets).
+label, so "which orientations are in the frame" is not enough: a video learner must tie the orientation to the
+object (which the audio singles out: its bounces are the heard onsets).
 """
 
 from __future__ import annotations

@@ -1,10 +1,5 @@
-"""``xmodal data synth``: argument wiring for :func:`xmodal.data.synth.generate.generate`.
-
-The lead registers it in ``xmodal/cli/data.py``::
-
-    p = data_sub.add_parser("synth", help=..., description=...)
-    add_synth_arguments(p)
-    p.set_defaults(func=run_synth)
+"""``xmodal data synth``: argument wiring for :func:`xmodal.data.synth.generate.generate` (registered by
+:mod:`xmodal.cli.data`; argparse lives in ``cli/`` only, the data layer knows nothing of it).
 
 Every :class:`SynthConfig` field is a flag (``--object-frac``, ``--general-levels`` …), derived from the
 dataclass so a new knob cannot be forgotten here; the encoder's ``preset`` knob is ``--x264-preset`` because
@@ -92,13 +87,10 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
 
 
 def run_synth(args: argparse.Namespace) -> int:
-    """Generate the benchmark(s); print where each is, the class count, γ and the time taken. Exit code 2 on a bad
-    knob (the message names it). ``--json`` holds one summary, or ``{sub-folder: summary}`` for a group."""
-    try:
-        configs = configs_from_args(args)
-    except (SynthConfigError, TypeError) as err:
-        print(f"xmodal data synth: {err}")
-        return 2
+    """Generate the benchmark(s); print where each is, the class count, γ and the time taken. A bad knob raises
+    :class:`SynthConfigError` naming it (``xmodal`` prints it as one line, exit 2). ``--json`` holds one summary,
+    or ``{sub-folder: summary}`` for a group."""
+    configs = configs_from_args(args)
     summaries = {}
     for sub, cfg in configs.items():
         start = time.perf_counter()

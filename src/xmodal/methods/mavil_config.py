@@ -14,6 +14,7 @@ from xmodal.config import ConfigError
 from xmodal.data.views import MAViLClipsConfig
 from xmodal.methods.base import OptimConfig
 from xmodal.methods.engine import TrainerConfig
+from xmodal.methods.source_config import ClipSourceConfig
 from xmodal.models.masking import num_visible
 
 Target = Literal["fusion", "uni", "raw"]
@@ -89,23 +90,15 @@ class MAViLLossConfig:
 
 
 @dataclass
-class MAViLDataConfig:
+class MAViLDataConfig(ClipSourceConfig):
     """Where clips come from and the MAViL inputs cut from them (App. B: 10 s audio, 4 s of 8 frames at 2 fps)."""
 
-    source: str = ""
-    root: str | None = None
-    split: str = "train"
     clip_seconds: float = 10.0
     decode_size: int = 256
     clips: MAViLClipsConfig = field(default_factory=MAViLClipsConfig)
-    on_error: Literal["skip", "raise"] = "skip"
-    short: Literal["loop", "pad", "error"] = "loop"
-    missing_audio: Literal["error", "silence"] = "error"
-    cache: bool = False
 
     def validate(self) -> None:
-        if not self.source:
-            raise ConfigError("source: set a manifest CSV path or a dataset name")
+        super().validate()
         if self.clips.fbank.target_length is None:
             raise ConfigError("clips.fbank.target_length: MAViL needs a fixed spectrogram length (1024 for 10 s)")
 

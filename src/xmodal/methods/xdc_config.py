@@ -14,6 +14,7 @@ from xmodal.config import ConfigError
 from xmodal.data.features import LogMelConfig
 from xmodal.methods.base import OptimConfig
 from xmodal.methods.engine import TrainerConfig
+from xmodal.methods.source_config import ClipSourceConfig
 from xmodal.methods.xdc_cluster import ROUTES, KMeansConfig
 
 
@@ -92,21 +93,11 @@ class XDCClipsConfig:
 
 
 @dataclass
-class XDCDataConfig:
-    source: str = ""
-    root: str | None = None
-    split: str = "train"
-    clip_seconds: float = 2.0
-    decode_size: int = 128
-    clips: XDCClipsConfig = field(default_factory=XDCClipsConfig)
-    on_error: Literal["skip", "raise"] = "skip"
-    short: Literal["loop", "pad", "error"] = "loop"
-    missing_audio: Literal["error", "silence"] = "error"
-    cache: bool = False
+class XDCDataConfig(ClipSourceConfig):
+    """Where clips come from and the XDC clips cut from them."""
 
-    def validate(self) -> None:
-        if not self.source:
-            raise ConfigError("source: set a manifest CSV path or a dataset name")
+    clip_seconds: float = 2.0
+    clips: XDCClipsConfig = field(default_factory=XDCClipsConfig)
 
 
 @dataclass

@@ -16,6 +16,7 @@ from xmodal.data.features import LogMelConfig
 from xmodal.data.views import XKDViewsConfig
 from xmodal.methods.base import OptimConfig
 from xmodal.methods.engine import TrainerConfig
+from xmodal.methods.source_config import ClipSourceConfig
 from xmodal.models.vit import SIZES
 
 Objective = Literal["xkd", "vmae", "amae", "avmae"]
@@ -136,28 +137,18 @@ class XKDLossConfig:
 
 
 @dataclass
-class DataConfig:
-    """Where clips come from (a manifest CSV or a registered dataset name with its root folder), how they are
-    decoded (``clip_seconds`` window, short side ``decode_size``) and the XKD views cut from them."""
+class DataConfig(ClipSourceConfig):
+    """Where clips come from (:class:`ClipSourceConfig`) and the XKD views cut from them."""
 
-    source: str = ""
-    root: str | None = None
-    split: str = "train"
-    clip_seconds: float = 4.0
     decode_size: int = 112
     views: XKDViewsConfig = field(default_factory=XKDViewsConfig)
-    on_error: Literal["skip", "raise"] = "skip"
-    short: Literal["loop", "pad", "error"] = "loop"
-    missing_audio: Literal["error", "silence"] = "error"
-    cache: bool = False
     allow_unnormalized_audio: bool = False
 
     def validate(self) -> None:
         global_seconds = self.views.video_global.frames / self.views.fps
         if global_seconds > self.clip_seconds + 1e-6:
             raise ConfigError(f"views: global video view of {global_seconds}s > clip_seconds={self.clip_seconds}")
-        if not self.source:
-            raise ConfigError("source: set a manifest CSV path or a dataset name")
+        super().validate()
 
 
 @dataclass

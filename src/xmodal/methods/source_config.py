@@ -1,0 +1,35 @@
+"""Where a pretraining method's training clips come from: the fields every method's ``data`` config shares.
+
+Why one class: XKD, MAViL and XDC read clips the same way (a manifest CSV or a registered dataset with its root, a
+split, a decoding window and short side, and the bad-input policy of :class:`xmodal.data.dataset.AVDataset`); only
+the views cut from a clip differ. Each method subclasses it, adds its views and may change the defaults.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from xmodal.config import ConfigError
+
+
+@dataclass
+class ClipSourceConfig:
+    """``source``: manifest CSV, folder with ``manifest.csv``, or dataset name (with ``root``); ``clip_seconds``
+    window decoded at short side ``decode_size``; ``on_error=skip`` tops batches up from the next decodable clip
+    (each bad file counted), ``raise`` stops naming the file; ``short`` and ``missing_audio`` as in ``AVDataset``;
+    ``cache`` decodes every clip once into memory (small sets)."""
+
+    source: str = ""
+    root: str | None = None
+    split: str = "train"
+    clip_seconds: float = 4.0
+    decode_size: int = 128
+    on_error: Literal["skip", "raise"] = "skip"
+    short: Literal["loop", "pad", "error"] = "loop"
+    missing_audio: Literal["error", "silence"] = "error"
+    cache: bool = False
+
+    def validate(self) -> None:
+        if not self.source:
+            raise ConfigError("source: set a manifest CSV path or a dataset name")

@@ -10,7 +10,9 @@ config (:mod:`xmodal.methods.resume`), and the dataset epoch bound to the traine
 from __future__ import annotations
 
 import signal
+import time
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -137,6 +139,30 @@ def build_trainer(
         num_sanity_val_steps=0,
     )
     return trainer
+
+
+def run_pretraining(
+    trainer_cfg: TrainerConfig,
+    out_dir: str | Path,
+    run_config: Any,
+    build: Callable[[], tuple[L.LightningModule, Any]],
+    export: Callable[[L.LightningModule, Path], dict[str, str]],
+    callbacks: list[Callback] | None = None,
+) -> dict[str, Any]:
+    """The shared pretraining run of every method: seed, ``build()`` the method and its training loader, fit with
+    resume (:func:`fit`), then ``export(method, out_dir / "export")`` on rank 0. Returns the run summary."""
+    L.seed_everything(trainer_cfg.seed, workers=True)
+    torch.set_float32_matmul_precision("high")
+    out = Path(out_dir)
+    method, loader = build()
+    trainer = build_trainer(trainer_cfg, out, run_config, callbacks=callbacks)
+    start = time.perf_counter()
+    resumed = fit(trainer, method, loader, out, resume=trainer_cfg.resume, run_config=run_config)
+    elapsed = time.perf_counter() - start
+    exports = export(method, out / "export") if trainer.is_global_zero else {}
+    return {"out_dir": str(out), "resumed_from": str(resumed) if resumed else None, "train_seconds": elapsed,
+            "steps": trainer.global_step, "exports": exports, "skipped": getattr(method, "skip_reports", []),
+            "method": method}
 
 
 def fit(

@@ -9,19 +9,17 @@ the Kaldi-fbank / 2 fps geometry it was trained on stored in the export metadata
 from __future__ import annotations
 
 import math
-import time
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as L
-import torch
 from torch import nn
 
 from xmodal.config import code_version, config_hash
 from xmodal.data.io import AudioSpec, VideoSpec
 from xmodal.data.loader import EpochDataLoader
 from xmodal.data.views import MAViLClips
-from xmodal.methods.engine import build_trainer, fit
+from xmodal.methods.engine import run_pretraining
 from xmodal.methods.mavil import MAViL
 from xmodal.methods.mavil_config import MAViLConfig, grids
 from xmodal.methods.pretrain_data import training_dataset, training_loader
@@ -92,15 +90,5 @@ def export_encoders(method: MAViL, out_dir: Path) -> dict[str, str]:
 
 def pretrain(cfg: MAViLConfig, callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
     """Train (resuming from ``<out_dir>/checkpoints/last.ckpt`` when present), then export the encoders."""
-    L.seed_everything(cfg.trainer.seed, workers=True)
-    torch.set_float32_matmul_precision("high")
-    out = Path(cfg.out_dir)
-    method = MAViL(cfg)
-    loader = build_loader(cfg)
-    trainer = build_trainer(cfg.trainer, out, cfg, callbacks=callbacks)
-    start = time.perf_counter()
-    resumed = fit(trainer, method, loader, out, resume=cfg.trainer.resume, run_config=cfg)
-    elapsed = time.perf_counter() - start
-    exports = export_encoders(method, out / "export") if trainer.is_global_zero else {}
-    return {"out_dir": str(out), "resumed_from": str(resumed) if resumed else None, "train_seconds": elapsed,
-            "steps": trainer.global_step, "exports": exports, "skipped": method.skip_reports, "method": method}
+    return run_pretraining(cfg.trainer, cfg.out_dir, cfg, lambda: (MAViL(cfg), build_loader(cfg)), export_encoders,
+                           callbacks)

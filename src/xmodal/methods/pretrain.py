@@ -10,19 +10,17 @@ report needs the data, because the clustering heads are sized from the dataset's
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as L
-import torch
 import yaml
 from torch import nn
 
 from xmodal.config import ConfigError, apply_overrides, code_version, config_hash, load_config, to_dict
 from xmodal.methods import mavil_pretrain, xdc_pretrain
-from xmodal.methods.engine import build_trainer, fit
+from xmodal.methods.engine import run_pretraining
 from xmodal.methods.mavil_config import MAViLConfig
 from xmodal.methods.pretrain_data import build_train_loader
 from xmodal.methods.xdc_config import XDCConfig
@@ -141,22 +139,5 @@ def pretrain(cfg: AnyConfig, callbacks: list[L.Callback] | None = None) -> dict[
         return mavil_pretrain.pretrain(cfg, callbacks)
     if isinstance(cfg, XDCConfig):
         return xdc_pretrain.pretrain(cfg, callbacks)
-    L.seed_everything(cfg.trainer.seed, workers=True)
-    torch.set_float32_matmul_precision("high")
-    out = Path(cfg.out_dir)
-    method = build_method(cfg)
-    loader = build_train_loader(cfg)
-    trainer = build_trainer(cfg.trainer, out, cfg, callbacks=callbacks)
-    start = time.perf_counter()
-    resumed = fit(trainer, method, loader, out, resume=cfg.trainer.resume, run_config=cfg)
-    elapsed = time.perf_counter() - start
-    exports = export_backbones(method, out / "export") if trainer.is_global_zero else {}
-    return {
-        "out_dir": str(out),
-        "resumed_from": str(resumed) if resumed else None,
-        "train_seconds": elapsed,
-        "steps": trainer.global_step,
-        "exports": exports,
-        "skipped": method.skip_reports,
-        "method": method,
-    }
+    return run_pretraining(cfg.trainer, cfg.out_dir, cfg, lambda: (build_method(cfg), build_train_loader(cfg)),
+                           export_backbones, callbacks)

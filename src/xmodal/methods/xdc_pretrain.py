@@ -9,7 +9,6 @@ evaluation suite loads it like XKD's; ``clusters.json`` holds the per-iteration 
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from torch import nn
 
 from xmodal.config import code_version, config_hash, to_dict
 from xmodal.data.loader import EpochDataLoader
-from xmodal.methods.engine import build_trainer, fit
+from xmodal.methods.engine import run_pretraining
 from xmodal.methods.pretrain_data import training_loader
 from xmodal.methods.xdc import XDC
 from xmodal.methods.xdc_cluster import UniformClusterSampler
@@ -97,19 +96,18 @@ def export_encoders(method: XDC, out_dir: Path) -> dict[str, str]:
 
 def pretrain(cfg: XDCConfig, callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
     """Train (resuming from ``<out_dir>/checkpoints/last.ckpt`` when present), export, write ``clusters.json``."""
-    L.seed_everything(cfg.trainer.seed, workers=True)
-    torch.set_float32_matmul_precision("high")
-    out = Path(cfg.out_dir)
-    method, _, loader = build(cfg)
-    trainer = build_trainer(cfg.trainer, out, cfg, callbacks=callbacks)
-    start = time.perf_counter()
-    resumed = fit(trainer, method, loader, out, resume=cfg.trainer.resume, run_config=cfg)
-    elapsed = time.perf_counter() - start
-    exports: dict[str, str] = {}
-    if trainer.is_global_zero:
-        exports = export_encoders(method, out / "export")
-        (out / "clusters.json").write_text(json.dumps({"history": method.history, "reports": method.reports},
-                                                      indent=2, default=str))
-    return {"out_dir": str(out), "resumed_from": str(resumed) if resumed else None, "train_seconds": elapsed,
-            "steps": trainer.global_step, "iterations": method.iteration, "history": method.history,
-            "exports": exports, "skipped": method.skip_reports, "method": method}
+
+    def export(method: L.LightningModule, folder: Path) -> dict[str, str]:
+        assert isinstance(method, XDC)
+        (folder.parent / "clusters.json").write_text(json.dumps({"history": method.history, "reports": method.reports},
+                                                                indent=2, default=str))
+        return export_encoders(method, folder)
+
+    def build_run() -> tuple[L.LightningModule, Any]:
+        method, _, loader = build(cfg)
+        return method, loader
+
+    result = run_pretraining(cfg.trainer, cfg.out_dir, cfg, build_run, export, callbacks)
+    method = result["method"]
+    result.update(iterations=method.iteration, history=method.history)
+    return result

@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from xmodal.cli._common import RawDescriptionHelpFormatter, UsageError, write_json
+from xmodal.cli._common import RawDescriptionHelpFormatter, UsageError, print_table, write_json
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,18 +53,6 @@ def table_rows(results: list[dict[str, Any]]) -> tuple[list[str], list[list[str]
     return columns, rows
 
 
-def _print(columns: list[str], rows: list[list[str]], title: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for c in columns:
-        table.add_column(c, justify="right")
-    for r in rows:
-        table.add_row(*r)
-    Console().print(table)
-
-
 def _run_json(path: str) -> dict[str, Any]:
     """A finished run's ``--json``; anything else is named (a table of the wrong file would be nonsense)."""
     try:
@@ -81,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     title = "test top-1 % (mean ± std over seeds; model selected on val)"
     if args.table:
         results = [_run_json(p) for p in args.table]
-        _print(*table_rows(results), title)
+        print_table(title, *table_rows(results))
         return 0
     if not args.config:
         raise UsageError("give --config NAME (e.g. c2kd/synthetic_a2v) or --table RUN.json ...")
@@ -91,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_config(DistillRunConfig, config_path(args.config), args.overrides)
     result = run_distill(cfg)
-    _print(*table_rows([result]), title)
+    print_table(title, *table_rows([result]))
     print(f"validation split: {result['val_source']}; sizes {result['splits']['sizes']}")
     write_json(args.json, result)
     return 0

@@ -11,23 +11,11 @@ import argparse
 import time
 from typing import Any
 
-from xmodal.cli._common import UsageError, add_group, write_json
+from xmodal.cli._common import UsageError, add_group, print_table, write_json
 
 
 def _pm(stat: dict[str, float]) -> str:
     return f"{stat['mean']:.2f} ± {stat['std']:.2f}"
-
-
-def _print_table(title: str, columns: list[str], rows: list[list[str]]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title)
-    for c in columns:
-        table.add_column(c, justify="right")
-    for r in rows:
-        table.add_row(*r)
-    Console().print(table)
 
 
 def _all_or_none(args: argparse.Namespace, names: tuple[str, ...]) -> bool:
@@ -55,14 +43,14 @@ def _gaussian(args: argparse.Namespace) -> int:
         rows = gaussian.table2_experiment(args.runs, args.seed, cfg, rows=args.table2_rows, delta=args.delta,
                                           official_swap=args.official_swap)
         keys = ["regular_teacher", "general_teacher", "no_kd", "regular_kd", "general_kd", "general_minus_regular_kd"]
-        _print_table("MFH Table 2 (accuracy %, mean ± std)",
+        print_table("MFH Table 2 (accuracy %, mean ± std)",
                      ["γ", "reg. T", "gen. T (γ=1)", "no KD", "reg. KD", "gen. KD", "gen.−reg. KD"],
                      [[f"{r['gamma']:.2f}", *[_pm(r[k]) for k in keys]] for r in rows])
     else:
         x_key = "gamma" if args.experiment == "gamma" else "alpha"
         rows = (gaussian.gamma_experiment(args.runs, args.seed, cfg) if args.experiment == "gamma"
                 else gaussian.alpha_experiment(args.runs, args.seed, cfg, args.alpha_d))
-        _print_table(f"MFH {'Fig. 2' if x_key == 'gamma' else 'Fig. 3'} (accuracy %, mean ± std)",
+        print_table(f"MFH {'Fig. 2' if x_key == 'gamma' else 'Fig. 3'} (accuracy %, mean ± std)",
                      ["γ", "α", "teacher", "no KD", "KD", "KD gain"],
                      [[f"{r['gamma']:.2f}", f"{r['alpha']:.2f}", _pm(r["teacher"]), _pm(r["no_kd"]), _pm(r["kd"]),
                        _pm(r["gain"])] for r in rows])
@@ -110,7 +98,7 @@ def _nullify(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     rows = r_sweep_gaussian(args.runs, args.seed, tuple(args.ratios), args.specific, args.shared, args.mode,
                             rank_cfg=RankConfig(repeats=args.repeats))
-    _print_table("Teachers by nullification (accuracy %, ρ = 0)", ["r", "kind", "teacher", "student", "shared kept"],
+    print_table("Teachers by nullification (accuracy %, ρ = 0)", ["r", "kind", "teacher", "student", "shared kept"],
                  [[f"{r['ratio']:.2f}", r["kind"], _pm(r["teacher"]), _pm(r["student"]), f"{r['shared_kept']:.2f}"]
                   for r in rows])
     seconds = time.perf_counter() - start
@@ -132,7 +120,7 @@ def _diagnose_av(args: argparse.Namespace) -> dict[str, Any]:
     else:
         with tempfile.TemporaryDirectory(prefix="xmodal-mfh-av-") as tmp:
             rows = av_diagnostic(cfg, tmp)
-    _print_table(f"KD-efficacy diagnostic on the synthetic AV benchmark ({cfg.seeds} seeds, test accuracy %)",
+    print_table(f"KD-efficacy diagnostic on the synthetic AV benchmark ({cfg.seeds} seeds, test accuracy %)",
                  ["levels g,v,a", "true γ", "γ̂", "r_a", "r_b", "teacher", "no KD", "KD", "KD gain", "predicted",
                   "actual"],
                  [[",".join(map(str, r["levels"])), f"{r['gamma']:.2f}", _pm(r["gamma_hat"]), _pm(r["r_a"]),
@@ -157,7 +145,7 @@ def _diagnose(args: argparse.Namespace) -> int:
         payload = {"r_a": d.r_a, "r_b": d.r_b, "gamma_hat": d.gamma_hat, "helps": d.kd_predicted_to_help}
     else:
         rows = gaussian_diagnostic(args.runs, args.seed, threshold=args.threshold)
-        _print_table("KD-efficacy diagnostic on the MVD Gaussian benchmark",
+        print_table("KD-efficacy diagnostic on the MVD Gaussian benchmark",
                      ["setting", "true γ", "γ̂", "r_a", "r_b", "KD gain", "predicted", "actual"],
                      [[r["setting"], f"{r['gamma']:.2f}", _pm(r["gamma_hat"]), f"{r['r_a']:.2f}", f"{r['r_b']:.2f}",
                        _pm(r["kd_gain"]), "helps" if r["predicted_helps"] else "hurts",
@@ -176,7 +164,7 @@ def _bound(args: argparse.Namespace) -> int:
 
     gammas = np.linspace(0, 1, 11)
     rows = {f"{eps:g}": theorem1_bound(gammas, eps, args.lam, args.n).tolist() for eps in args.eps}
-    _print_table(f"Theorem 1 bound (λ = {args.lam:g}, n = {args.n})", ["γ", *[f"ε={k}" for k in rows]],
+    print_table(f"Theorem 1 bound (λ = {args.lam:g}, n = {args.n})", ["γ", *[f"ε={k}" for k in rows]],
                  [[f"{g:.1f}", *[f"{rows[k][i]:.4f}" for k in rows]] for i, g in enumerate(gammas)])
     if args.png:
         plot_bound(args.png, tuple(args.eps), args.lam, args.n)

@@ -5,16 +5,9 @@ import pytest
 import torch
 from torch import nn
 
-from xmodal.methods.base import (
-    BaseMethod,
-    EMAPair,
-    OptimConfig,
-    cosine_momentum,
-    no_decay_names,
-    scaled_lr,
-    warmup_cosine,
-)
-from xmodal.methods.checkpoint import AtomicCheckpointIO, load_weights
+from xmodal.methods.base import BaseMethod, EMAPair
+from xmodal.training.checkpoint import AtomicCheckpointIO, load_weights
+from xmodal.training.optim import OptimConfig, cosine_momentum, no_decay_names, scaled_lr, warmup_cosine
 
 
 def test_warmup_cosine_shape() -> None:

@@ -3,10 +3,10 @@ import pytest
 import torch
 
 from xmodal.config import ConfigError
-from xmodal.methods.base import OptimConfig
 from xmodal.methods.c2kd import C2KD, C2KDConfig, poly_factor
 from xmodal.methods.cmkd_baselines import BaselineKD, BaselineKDConfig
 from xmodal.models.cnn import SmallCNN
+from xmodal.training.optim import OptimConfig
 
 
 class _Pairs(torch.utils.data.Dataset):

@@ -108,8 +108,8 @@ def test_run_distill_end_to_end_selects_on_val_and_tests_once(manifest: Path,
 def test_train_and_select_trains_in_train_mode_even_after_an_eval(manifest: Path) -> None:
     """Regression: the pretrained teacher, scored in eval mode, was then trained jointly (C²KD) with frozen BN
     statistics, because Lightning does not call train() at fit start; with a confident teacher the loss went NaN."""
-    from xmodal.methods.base import OptimConfig
     from xmodal.methods.c2kd import C2KD, C2KDConfig
+    from xmodal.training.optim import OptimConfig
 
     splits = load_splits(_data(manifest))
     teacher, student = cmkd_run.build_net("small", 1, 2, (4, 8, 8)), cmkd_run.build_net("small", 3, 2, (4, 8, 8))

@@ -14,7 +14,7 @@ import yaml
 
 from xmodal.methods.pretrain import pretrain
 from xmodal.methods.pretrain_data import build_train_dataset
-from xmodal.methods.resume import ResumeMismatch
+from xmodal.training.resume import ResumeMismatch
 
 
 class Record(L.Callback):

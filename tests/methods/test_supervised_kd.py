@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from xmodal.methods.base import OptimConfig
 from xmodal.methods.supervised_kd import SupervisedKD, SupervisedKDConfig
 from xmodal.models.cnn import SmallCNN
+from xmodal.training.optim import OptimConfig
 
 
 class _Pairs(torch.utils.data.Dataset):

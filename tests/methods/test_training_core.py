@@ -17,8 +17,9 @@ from torch import nn
 
 from xmodal.config import ConfigError
 from xmodal.data.collate import slice_batch
-from xmodal.methods.base import BaseMethod, OptimConfig
+from xmodal.methods.base import BaseMethod
 from xmodal.methods.xkd import XKD
+from xmodal.training.optim import OptimConfig
 
 
 class _Toy(BaseMethod):

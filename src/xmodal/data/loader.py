@@ -23,7 +23,7 @@ class EpochDataLoader(DataLoader):
     """``DataLoader(..., epoch_source=fn)``: the dataset's ``set_epoch(fn())`` runs before batches are drawn.
 
     ``epoch_source`` is usually bound by the training engine to the trainer's current epoch
-    (:func:`xmodal.methods.engine.fit`); left ``None`` the loader behaves like a plain ``DataLoader``.
+    (:func:`xmodal.training.trainer.fit`); left ``None`` the loader behaves like a plain ``DataLoader``.
     """
 
     def __init__(self, *args: Any, epoch_source: Callable[[], int] | None = None, **kwargs: Any) -> None:

@@ -34,7 +34,7 @@ from torch.utils.data import WeightedRandomSampler
 from xmodal.data.collate import SkipCounter
 from xmodal.eval.finetune_config import FinetuneConfig
 from xmodal.eval.gathered import GatheredPredictions
-from xmodal.methods.base import no_decay_names, warmup_cosine
+from xmodal.training.optim import no_decay_names, warmup_cosine
 
 MixFn = Callable[[dict[str, torch.Tensor], torch.Tensor], tuple[dict[str, torch.Tensor], torch.Tensor]]
 _SINGLE_NDIM = {"video": 5, "audio": 4}

@@ -33,9 +33,10 @@ from xmodal.losses.c2kd import (
     non_target_kl,
     selection_mask,
 )
-from xmodal.methods.base import BaseMethod, OptimConfig
+from xmodal.methods.base import BaseMethod
 from xmodal.models.proxy import Proxy, ProxyActivation, ProxyVariant, tap_channels
 from xmodal.models.taps import FeatureTaps
+from xmodal.training.optim import OptimConfig
 
 LRSchedule = Literal["cosine", "poly"]
 

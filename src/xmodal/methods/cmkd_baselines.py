@@ -22,9 +22,10 @@ from torch import nn
 from xmodal.config import ConfigError
 from xmodal.losses.kd import kd_kl_loss
 from xmodal.losses.kd_baselines import dist_loss, dkd_loss, hcl_loss, hint_loss, nkd_loss, resize_like
-from xmodal.methods.base import BaseMethod, OptimConfig
+from xmodal.methods.base import BaseMethod
 from xmodal.methods.c2kd import LRSchedule, use_poly_schedule
 from xmodal.models.taps import FeatureTaps
+from xmodal.training.optim import OptimConfig
 
 BaselineKind = Literal["none", "kd", "dkd", "dist", "nkd", "fitnets", "review"]
 DEFAULT_TEMPERATURE = {"kd": 4.0, "dkd": 4.0, "dist": 1.0, "nkd": 1.0}  # mdistiller (KD, DKD), DIST, NKD code

@@ -22,12 +22,12 @@ from torch import nn
 
 from xmodal.config import ConfigError, to_dict
 from xmodal.eval.selection import mean_std
-from xmodal.methods.base import OptimConfig
 from xmodal.methods.c2kd import C2KD, C2KDConfig
 from xmodal.methods.cmkd_baselines import BaselineKD, BaselineKDConfig
 from xmodal.methods.cmkd_data import DistillDataConfig, Splits, load_splits
 from xmodal.models.cnn import SmallCNN
 from xmodal.models.resnet import resnet18, resnet50
+from xmodal.training.optim import OptimConfig
 
 Arch = Literal["resnet18", "resnet50", "small"]
 METHODS = ("c2kd", "none", "kd", "dkd", "dist", "nkd", "fitnets", "review")

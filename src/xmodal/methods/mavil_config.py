@@ -12,10 +12,10 @@ from typing import Literal
 
 from xmodal.config import ConfigError
 from xmodal.data.views import MAViLClipsConfig
-from xmodal.methods.base import OptimConfig
-from xmodal.methods.engine import TrainerConfig
 from xmodal.methods.source_config import ClipSourceConfig
 from xmodal.models.masking import num_visible
+from xmodal.training.optim import OptimConfig
+from xmodal.training.trainer import TrainerConfig
 
 Target = Literal["fusion", "uni", "raw"]
 

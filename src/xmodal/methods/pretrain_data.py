@@ -1,7 +1,7 @@
 """Pretraining data: index → :class:`AVDataset` with XKD views → :class:`EpochDataLoader` (top-up collate).
 
 The loader advances the dataset epoch every epoch (new clip starts and augmentations; bound to the trainer by
-:func:`xmodal.methods.engine.fit`), and ``data.on_error=skip`` tops a batch up from the next decodable clips
+:func:`xmodal.training.trainer.fit`), and ``data.on_error=skip`` tops a batch up from the next decodable clips
 (``AVDataset(on_error="replace")``) so every rank trains on full batches while each bad file is counted.
 """
 
@@ -17,8 +17,8 @@ from xmodal.data.dataset import AVDataset, resolve_index
 from xmodal.data.io import AudioSpec, VideoSpec
 from xmodal.data.loader import EpochDataLoader
 from xmodal.data.views import XKDViews
-from xmodal.methods.engine import TrainerConfig
 from xmodal.methods.xkd_config import PretrainConfig
+from xmodal.training.trainer import TrainerConfig
 
 Views = Callable[[dict[str, Any], torch.Generator], dict[str, Any]]
 

@@ -24,8 +24,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from xmodal.losses.kd import KLReduction, feature_kd_loss, kd_kl_loss
-from xmodal.methods.base import BaseMethod, OptimConfig
+from xmodal.methods.base import BaseMethod
 from xmodal.models.taps import FeatureTaps
+from xmodal.training.optim import OptimConfig
 
 
 @dataclass

@@ -12,10 +12,10 @@ from typing import Literal
 
 from xmodal.config import ConfigError
 from xmodal.data.features import LogMelConfig
-from xmodal.methods.base import OptimConfig
-from xmodal.methods.engine import TrainerConfig
 from xmodal.methods.source_config import ClipSourceConfig
 from xmodal.methods.xdc_cluster import ROUTES, KMeansConfig
+from xmodal.training.optim import OptimConfig
+from xmodal.training.trainer import TrainerConfig
 
 
 @dataclass

@@ -14,10 +14,10 @@ from typing import Literal
 from xmodal.config import ConfigError
 from xmodal.data.features import LogMelConfig
 from xmodal.data.views import XKDViewsConfig
-from xmodal.methods.base import OptimConfig
-from xmodal.methods.engine import TrainerConfig
 from xmodal.methods.source_config import ClipSourceConfig
 from xmodal.models.vit import SIZES
+from xmodal.training.optim import OptimConfig
+from xmodal.training.trainer import TrainerConfig
 
 Objective = Literal["xkd", "vmae", "amae", "avmae"]
 MODALITIES: dict[str, tuple[str, ...]] = {

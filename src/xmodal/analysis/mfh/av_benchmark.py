@@ -30,10 +30,10 @@ from xmodal.data.dataset import AVDataset, read_manifest
 from xmodal.data.features import LogMelConfig
 from xmodal.data.synth import SynthConfig, generate
 from xmodal.data.views import EvalConfig, EvalTransform
-from xmodal.methods.base import OptimConfig
 from xmodal.methods.supervised_kd import SupervisedKD, SupervisedKDConfig
 from xmodal.models.cnn import SmallCNN
 from xmodal.models.taps import FeatureTaps
+from xmodal.training.optim import OptimConfig
 
 TABLE_COLUMNS = ("gamma_target", "levels", "gamma", "gamma_hat", "r_a", "r_b", "predicted_helps", "teacher_acc",
                  "no_kd_acc", "kd_acc", "kd_gain", "actual")

@@ -2,7 +2,7 @@
 
 Why: auto-resume is what makes a preempted week-long job cheap, but re-running a command with a new learning rate
 or mask ratio in the same ``out_dir`` would otherwise silently continue the *old* run under the new name. The
-checkpoint stores the resolved config (:class:`xmodal.methods.engine.SaveRunInfo`); before resuming, every dotted
+checkpoint stores the resolved config (:class:`xmodal.training.trainer.SaveRunInfo`); before resuming, every dotted
 key is compared with the new config:
 
 - keys in :data:`FREE_KEYS` do not change what is learned (extending a run with ``trainer.max_epochs``, data

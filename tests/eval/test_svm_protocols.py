@@ -89,3 +89,18 @@ def test_fusion_normalizes_each_modality_once(make_toy: Callable[..., FeatureSet
     # what the double normalization computed: the SVM on joint/√2, a different solution
     (w2,) = svm_path(l2_normalize(train.features), train.labels, 4, raw, costs=[0.1])
     assert not np.allclose(decision(test.features, w), decision(l2_normalize(test.features), w2), atol=1e-3)
+
+
+def test_linear_probe_per_clip_rows_and_probability_averaging(make_toy: Callable[..., FeatureSet]) -> None:
+    from xmodal.eval.linear_probe import ProbeConfig, probe_eval, probe_scores, train_probe
+
+    clips = clip_rows(make_toy(n=40, d=8, k=4, splits=(0.75, 0.0)), train_clips=10, test_clips=8)
+    cfg = ProbeConfig(epochs=3, batch_size=64, lr=1e-2, per_clip=True)
+    out = probe_eval(clips, cfg, seed=0)
+    assert out["n_train"] == 300 and out["n_train_videos"] == 30 and out["n_test"] == 10
+    head, norm = train_probe(clips.by_split("train", "val"), cfg, 0, 4)
+    logits = probe_scores(head, norm, clips.by_split("test").features, "cpu").reshape(10, 8, 4)
+    probs = np.exp(logits) / np.exp(logits).sum(-1, keepdims=True)
+    np.testing.assert_allclose(out["predictions"], probs.mean(1), rtol=1e-4, atol=1e-6)
+    ours = probe_eval(clips, ProbeConfig(epochs=3, batch_size=64, lr=1e-2))
+    assert ours["n_train"] == 30 and ours["n_test"] == 10

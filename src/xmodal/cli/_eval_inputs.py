@@ -67,7 +67,8 @@ def extract(args: argparse.Namespace, backbone: str, modality: str) -> tuple[Any
     train, test = clips(args, True)
     opts = ExtractionOptions(train_passes=train, test_clips=test, batch_size=args.extract_batch_size,
                              num_workers=args.workers, pooling="cls" if args.cls else "features",
-                             device=args.device, seed=args.extract_seed, decode_cache=args.decode_cache)
+                             device=args.device, seed=args.extract_seed, decode_cache=args.decode_cache,
+                             average_clips=not getattr(args, "clip_rows", False))
     out = features_from_backbone(backbone, args.data, modality, options=opts, geometry=geometry,  # type: ignore[arg-type]
                                  cache_dir=args.cache)
     out.geometry_sources = sources

@@ -36,7 +36,7 @@ def _map_convention(card: ProtocolCard, multilabel: bool, skip_empty: bool) -> N
         card.depart("mAP_empty_classes", "silent",
                     "classes without a positive test label are dropped from the mean",
                     "dropped (--map-empty-classes drop)" if skip_empty else
-                    "scored 0, as sklearn and AudioMAE (--map-empty-classes drop: XKD's code)")
+                    "scored 0, sklearn's convention as in AudioMAE (--map-empty-classes drop: XKD's code)")
 
 
 def svm_departures(card: ProtocolCard, cfg: SVMConfig, *, extracted: bool, train_clips: int, test_clips: int,

@@ -65,6 +65,8 @@ def test_official_svm_protocol_keeps_every_clip_a_row(bench: dict[str, str], tmp
     assert res["n_train_videos"] == fit_videos and res["n_test"] == splits["test"]["videos"]
     assert res["n_train"] == 3 * splits["train"]["videos"] + 2 * splits.get("val", {"videos": 0})["videos"]
     assert "every clip its own row" in doc["protocol"]["features"]["clip_aggregation"]
+    assert "LinearEvalAugConfig" in doc["protocol"]["features"]["extraction"]["train_augmentation"]
+    assert "train_augmentation" not in {d["key"] for d in doc["protocol"]["departures"]}
 
 
 @pytest.mark.parametrize("verb", ["linear", "knn"])

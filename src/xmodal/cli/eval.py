@@ -60,8 +60,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="SVM solver: batched torch (GPU-capable) or scikit-learn LinearSVC")
     p.add_argument("--seed", type=int, default=0, help="seed of the CV folds and the torch solver")
     p.add_argument("--protocol", choices=["ours", "official"], default="ours",
-                   help="official = XKD's code: every clip its own row, decision scores averaged over a video's "
-                        "test clips, no L2 normalization; ours: clip features averaged per video, L2-normalized")
+                   help="official = XKD's code: every (augmented, --augment) clip its own row, decision scores "
+                        "averaged over a video's test clips, no L2 normalization; ours: clip features averaged per "
+                        "video, L2-normalized")
     p.add_argument("--extend-grid", type=int, default=3,
                    help="decades the C grid may grow by when the chosen C sits on its edge")
     _clip_rows(p, "decision scores")
@@ -190,7 +191,7 @@ def run_svm(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     official = args.protocol == "official"
-    args.clip_rows = args.clip_rows or official
+    args.clip_rows, args.augment = args.clip_rows or official, args.augment or official
     cfg = SVMConfig(costs=tuple(args.costs), selection=args.selection, cv_folds=args.cv_folds, backend=args.backend,
                     device=args.device, seed=args.seed, normalize="none" if official else "l2",
                     per_clip=args.clip_rows, extend_grid=args.extend_grid,
@@ -215,8 +216,8 @@ def run_svm(args: argparse.Namespace) -> int:
                  hyperparameters={"loss": "squared_hinge", "multiclass": "one-vs-rest", "backend": cfg.backend,
                                   "cv_folds": cfg.cv_folds, "protocol": args.protocol, "per_clip": cfg.per_clip})
     train, test = clips(args, bool(args.extraction))
-    svm_departures(card, cfg, extracted=bool(args.extraction), train_clips=train, test_clips=test,
-                   multilabel=data.multilabel)
+    svm_departures(card, cfg, extracted=bool(args.extraction), augmented=args.augment, train_clips=train,
+                   test_clips=test, multilabel=data.multilabel)
     _grid_warnings(card, per_split)
     return _finish(args, card, _metric(data), per_split, start, first)
 
@@ -248,8 +249,8 @@ def run_linear(args: argparse.Namespace) -> int:
     card = _card(args, "linear", [n for n, _ in inputs], normalization=cfg.normalize, hyperparameters=asdict(cfg),
                  selection_rule=f"fixed preset {args.preset or 'default'}; trained on train+val", seeds=args.seeds,
                  aggregation=_aggregation(cfg.per_clip, "test probabilities"))
-    probe_departures(card, cfg, args.preset, extracted=bool(args.extraction), multilabel=data.multilabel,
-                     skip_empty=skip_empty)
+    probe_departures(card, cfg, args.preset, extracted=bool(args.extraction), augmented=args.augment,
+                     multilabel=data.multilabel, skip_empty=skip_empty)
     return _finish(args, card, _metric(data), per_split, start, first)
 
 
@@ -292,8 +293,8 @@ def run_fusion(args: argparse.Namespace) -> int:
                  "normalized again", grid={"C": list(cfg.costs)}, seeds=[args.seed],
                  selection_rule="C on val split else stratified CV on train; grid extended at an edge optimum")
     train, test = clips(args, bool(args.extraction))
-    svm_departures(card, cfg, extracted=bool(args.extraction), train_clips=train, test_clips=test,
-                   multilabel=first[0].multilabel, fusion=True)
+    svm_departures(card, cfg, extracted=bool(args.extraction), augmented=args.augment, train_clips=train,
+                   test_clips=test, multilabel=first[0].multilabel, fusion=True)
     _grid_warnings(card, per_split)
     return _finish(args, card, _metric(first[0]), per_split, start, first)
 

@@ -18,9 +18,11 @@ XKD_TRAIN_AUG = ("video (Table S1, linear eval.): multi-scale crop [0.08, 1], fl
                  "0.4/0.4/0.4/0.2, grey 0.2; audio (Table S2): volume jitter ±0.1")
 
 
-def _augmentation(card: ProtocolCard, extracted: bool, official: str) -> None:
-    ours = ("none: training clips differ only by their random start (an augmenting train_transform is a Python "
-            "option of features_from_backbone)" if extracted else "whatever produced the feature file (not recorded)")
+def _augmentation(card: ProtocolCard, extracted: bool, augmented: bool, official: str) -> None:
+    if extracted and augmented:
+        return
+    ours = ("none: training clips differ only by their random start (--augment: Tables S1-S2)" if extracted else
+            "whatever produced the feature file (not recorded)")
     card.depart("train_augmentation", XKD_TRAIN_AUG, official, ours)
 
 
@@ -39,8 +41,8 @@ def _map_convention(card: ProtocolCard, multilabel: bool, skip_empty: bool) -> N
                     "scored 0, sklearn's convention as in AudioMAE (--map-empty-classes drop: XKD's code)")
 
 
-def svm_departures(card: ProtocolCard, cfg: SVMConfig, *, extracted: bool, train_clips: int, test_clips: int,
-                   multilabel: bool, fusion: bool = False) -> ProtocolCard:
+def svm_departures(card: ProtocolCard, cfg: SVMConfig, *, extracted: bool, augmented: bool, train_clips: int,
+                   test_clips: int, multilabel: bool, fusion: bool = False) -> ProtocolCard:
     """Departures of the SVM (or, ``fusion=True``, the Kinetics-Sound late-fusion) protocol from XKD §A.5."""
     card.reference = ("XKD §A.5 Kinetics-Sound late fusion (Table 9): concatenated audio + video features, linear "
                       "SVM" if fusion else "XKD §A.5 linear SVM (UCF101/HMDB51; ESC-50 the same sweep)")
@@ -66,12 +68,12 @@ def svm_departures(card: ProtocolCard, cfg: SVMConfig, *, extracted: bool, train
     if not fusion and cfg.normalize == "l2":
         card.depart("normalization", "silent", "none: the raw mean of patch tokens (scale_features false)",
                     "every row L2-normalized (--protocol official: none)")
-    _augmentation(card, extracted, "as the paper (Table S1 'MSC-HF-CJ-GS' for UCF101/HMDB51)")
+    _augmentation(card, extracted, augmented, "as the paper (Table S1 'MSC-HF-CJ-GS' for UCF101/HMDB51)")
     _map_convention(card, multilabel, cfg.skip_empty_classes)
     return card
 
 
-def probe_departures(card: ProtocolCard, cfg: ProbeConfig, preset: str | None, *, extracted: bool,
+def probe_departures(card: ProtocolCard, cfg: ProbeConfig, preset: str | None, *, extracted: bool, augmented: bool,
                      multilabel: bool, skip_empty: bool) -> ProtocolCard:
     """Departures of the FC probe presets from XKD §A.5 (FSD50K, Kinetics400)."""
     if preset not in ("fsd50k", "kinetics400"):
@@ -91,7 +93,7 @@ def probe_departures(card: ProtocolCard, cfg: ProbeConfig, preset: str | None, *
                 "cached features avoid); test probabilities averaged per video" if cfg.per_clip else
                 "clip features averaged into one row per video (--clip-rows: one row per clip)")
         card.depart("clip_handling", "10 random training clips and 8 uniform test clips per sample", code, ours)
-        _augmentation(card, extracted, "volume jitter ±0.1 on the training clips")
+        _augmentation(card, extracted, augmented, "volume jitter ±0.1 on the training clips")
         _map_convention(card, multilabel, skip_empty)
     else:
         card.depart("recipe", "AdamW, cosine from base LR 0.01, batch 512, 20 epochs; 3 clips per video",

@@ -24,19 +24,19 @@ def clip_rows(base: FeatureSet, train_clips: int, test_clips: int, seed: int = 0
 
 
 def test_per_clip_rows_and_test_score_averaging(make_toy: Callable[..., FeatureSet]) -> None:
-    base = make_toy(n=80, d=8, k=4, splits=(0.75, 0.0))
+    base = make_toy(n=40, d=8, k=4, splits=(0.6, 0.15))  # 24 train, 6 val, 10 test videos
     clips = clip_rows(base, train_clips=25, test_clips=3)
     cfg = replace(ONE_C, per_clip=True, normalize="none")
     out = svm_eval(clips, cfg)
-    assert out["n_train"] == 25 * 60 and out["n_train_videos"] == 60 and out["n_test"] == 20
-    # decision scores of a test video = mean of its 3 clip rows' scores under the SVM fit on all 1500 clip rows
-    train, test = clips.by_split("train"), clips.by_split("test")
-    (w,) = svm_path(train.features, train.labels, 4, cfg, costs=[0.1])
-    per_clip = decision(test.features, w).reshape(20, 3, 4)
+    assert out["n_train"] == 25 * 30 and out["n_train_videos"] == 30 and out["n_test"] == 10
+    # decision scores of a test video = mean of its 3 clip rows' scores under the SVM refit on all 750 clip rows
+    fit, test = clips.by_split("train", "val"), clips.by_split("test")
+    (w,) = svm_path(fit.features, fit.labels, 4, cfg, costs=[0.1])
+    per_clip = decision(test.features, w).reshape(10, 3, 4)
     np.testing.assert_allclose(out["predictions"], per_clip.mean(1), rtol=1e-4, atol=1e-5)
     # ours (per_clip=False) averages each video's clip features into one row first
     ours = svm_eval(clips, ONE_C)
-    assert ours["n_train"] == 60 and ours["n_test"] == 20
+    assert ours["n_train"] == 30 and ours["n_test"] == 10
     assert ours["predictions"] == pytest.approx(svm_eval(clips.mean_by_id(), ONE_C)["predictions"])
 
 
@@ -74,7 +74,7 @@ def test_a_flat_grid_is_not_an_edge(separable: FeatureSet) -> None:
 
 def test_fusion_normalizes_each_modality_once(make_toy: Callable[..., FeatureSet]) -> None:
     """Bug fix: the concatenation was L2-normalized again (÷√2), which is the SVM at C/2."""
-    base = make_toy(n=200, d=6, k=4, splits=(0.75, 0.0))
+    base = make_toy(n=200, d=6, k=4, splits=(0.6, 0.15))
     rng = np.random.default_rng(1)
     audio = FeatureSet(base.features[:, :3] + rng.normal(size=(200, 3)), base.labels, base.ids, base.split)
     video = FeatureSet(base.features[:, 3:] * 5, base.labels, base.ids, base.split)
@@ -83,7 +83,7 @@ def test_fusion_normalizes_each_modality_once(make_toy: Callable[..., FeatureSet
     out = fusion_eval(audio, video, ONE_C)
     raw = replace(ONE_C, normalize="none")
     assert np.linalg.norm(prepare(joint, raw).features, axis=1) == pytest.approx(np.sqrt(2), rel=1e-5)
-    train, test = joint.by_split("train"), joint.by_split("test")
+    train, test = joint.by_split("train", "val"), joint.by_split("test")
     (w,) = svm_path(train.features, train.labels, 4, raw, costs=[0.1])
     np.testing.assert_allclose(out["predictions"], decision(test.features, w), rtol=1e-4, atol=1e-5)
     # what the double normalization computed: the SVM on joint/√2, a different solution

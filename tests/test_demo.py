@@ -23,7 +23,8 @@ def test_demo_runs_end_to_end_and_reports(tmp_path) -> None:
     for res in rows.values():
         for cell in res.values():
             assert 0.0 <= cell["top1"] <= 100.0 and cell["n_test"] > 0
-            assert cell["C"] in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
+            # the paper grid {1e-5, …, 1}, extended by up to 3 decades on the side where the optimum sits
+            assert any(cell["C"] == pytest.approx(10.0**e) for e in range(-8, 4))
     assert "chosen on val" in report["protocol"]["probe"]
     for name in ("training_curves.png", "reconstruction.png", "refine_attention.png", "results.md"):
         assert (out / name).stat().st_size > 0

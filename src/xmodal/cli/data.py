@@ -18,8 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_synth(inner: argparse._SubParsersAction) -> None:
-    help_text = ("Write the synthetic audio-visual benchmark (MP4 clips + manifest with train/val/test splits), "
-                 "byte-for-byte reproducible from --seed; see docs/synthetic.md.")
+    help_text = ("Write the synthetic audio-visual benchmark (MP4 clips + manifest with train/val/test splits) or, "
+                 "with --kind image-text, the image-text one (PNG + captions), byte-for-byte reproducible from --seed; "
+                 "see docs/synthetic.md.")
     p = inner.add_parser("synth", help=help_text, description=help_text, populate=_synth_arguments)
     p.set_defaults(func=_run_synth)
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -183,8 +184,13 @@ def _net(cfg: DistillRunConfig, arch: Arch, inputs: torch.Tensor, splits: Splits
     return build_net(arch, inputs.shape[1], k, cfg.small_widths)
 
 
-def run_seed(cfg: DistillRunConfig, splits: Splits, seed: int) -> dict[str, Any]:
-    """Teacher, then every method's student, for one seed; test accuracy once per network."""
+Inspect = Callable[[int, str, nn.Module], None]
+
+
+def run_seed(cfg: DistillRunConfig, splits: Splits, seed: int, inspect: Inspect | None = None) -> dict[str, Any]:
+    """Teacher, then every method's student, for one seed; test accuracy once per network. ``inspect(seed, name,
+    net)`` sees each network (``"teacher"`` or the method) at its selected epoch, e.g. to read its val features for
+    the MFH diagnostic (:mod:`xmodal.analysis.mfh.distill`)."""
     train, test = splits.data["train"], splits.data["test"]
     k, s_key, t_key = splits.num_classes, cfg.student_modality, cfg.teacher_modality
     if not {s_key, t_key} <= set(splits.modalities):
@@ -197,6 +203,8 @@ def run_seed(cfg: DistillRunConfig, splits: Splits, seed: int) -> dict[str, Any]
                              splits.dataset("train"), splits.dataset("val"), cfg.teacher_epochs, cfg.select_from,
                              cfg.batch_size, seed, cfg.accelerator)
     out: dict[str, Any] = {"seed": seed, "teacher": {**t_run, "test_acc": accuracy(teacher, test, t_key)}}
+    if inspect is not None:
+        inspect(seed, "teacher", teacher)
     pretrained = copy.deepcopy(teacher.state_dict())
     for method in cfg.methods:
         teacher.load_state_dict(pretrained)  # C²KD trains its teacher: every method starts from the same one
@@ -207,15 +215,18 @@ def run_seed(cfg: DistillRunConfig, splits: Splits, seed: int) -> dict[str, Any]
                                cfg.select_from, cfg.batch_size, seed + 1, cfg.accelerator)
         module.remove_taps()
         out[method] = {**run, "test_acc": accuracy(student, test, s_key)}
+        if inspect is not None:
+            inspect(seed, method, student)
         log.info("seed %d %s: val %.2f test %.2f", seed, method, run["val_acc"], out[method]["test_acc"])
     return out
 
 
-def run_distill(cfg: DistillRunConfig, splits: Splits | None = None) -> dict[str, Any]:
+def run_distill(cfg: DistillRunConfig, splits: Splits | None = None, inspect: Inspect | None = None
+                ) -> dict[str, Any]:
     """All seeds; returns the config, the splits' provenance, per-seed results and mean ± std per method."""
     cfg.validate()
     splits = splits or load_splits(cfg.data)
-    runs = [run_seed(cfg, splits, s) for s in cfg.seeds]
+    runs = [run_seed(cfg, splits, s, inspect) for s in cfg.seeds]
     summary = {}
     for name in ("teacher", *cfg.methods):
         mean, std = mean_std([r[name]["test_acc"] for r in runs])

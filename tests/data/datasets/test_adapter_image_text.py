@@ -109,3 +109,14 @@ def test_multilabel_scores_match_sklearn() -> None:
     assert out["f1_micro"] == pytest.approx(f1_score(targets, probs >= 0.5, average="micro"))
     assert out["f1_macro"] == pytest.approx(f1_score(targets, probs >= 0.5, average="macro"))
     assert out["map"] == pytest.approx(average_precision_score(targets, probs, average="macro"))
+
+
+def test_data_check_decodes_the_images_of_image_text_sets(tmp_path: Path, write: Write,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from xmodal.cli.main import main
+
+    root = _mmimdb(tmp_path, write)
+    assert main(["data", "check", "mmimdb", "--root", str(root), "--workers", "0"]) == 0
+    (root / "dataset" / "0000044.jpeg").write_bytes(b"\xff\xd8 truncated")
+    assert main(["data", "check", "mmimdb", "--root", str(root), "--workers", "0"]) == 1
+    assert "3/4 items OK; 1 bad — corrupt: 1" in capsys.readouterr().out

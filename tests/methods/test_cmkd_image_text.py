@@ -113,3 +113,25 @@ def test_a_local_pretrained_text_model_is_used(bench: Path, tmp_path: Path) -> N
     assert splits.meta["vocab_size"] == tok.vocab_size and splits.meta["text_model"] == str(local)
     net = build_text_net(cfg.text, splits, splits.num_classes, cfg.data.text_model)
     assert net.bert.config.vocab_size == tok.vocab_size
+
+
+def test_c2kd_between_bert_and_shufflenet_computes_every_term(bench: Path) -> None:
+    from xmodal.methods.base import OptimConfig
+    from xmodal.methods.c2kd import C2KD, C2KDConfig
+    from xmodal.methods.cmkd_run import build_net
+
+    cfg = _cfg("t2i", bench)
+    splits = load_splits(cfg.data)
+    train = splits.data["train"]
+    teacher = build_text_net(cfg.text, splits, splits.num_classes, None)
+    student = build_net("shufflenet_v2", 3, splits.num_classes, (4, 8, 8))
+    c2 = C2KDConfig(student_key="image", teacher_key="text", student_layer=proxy_layer("shufflenet_v2", student),
+                    teacher_layer=proxy_layer("bert", teacher))
+    batch = {"image": train["image"][:8], "text": train["text"][:8], "label": train["label"][:8]}
+    module = C2KD(student, teacher, c2, OptimConfig(), example=batch)
+    terms = module.compute_losses(batch, "val")
+    assert c2.student_layer == "stage3" and module.s_proxy.fc.in_features == 232
+    assert {"ce", "teacher_ce", "s_proxy", "t_proxy", "nt_s_from_t", "nt_t_from_s"} <= set(terms)
+    assert all(torch.isfinite(v) for v in terms.values())
+    sum(terms.values()).backward()
+    assert teacher.bert.encoder.layer[0].attention.self.query.weight.grad is not None  # the teacher trains (Ours†)

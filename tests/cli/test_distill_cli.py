@@ -14,10 +14,14 @@ from xmodal.methods.cmkd_run import DistillRunConfig
 def test_shipped_c2kd_configs_validate(name: str) -> None:
     cfg = load_config(DistillRunConfig, config_path(f"c2kd/{name}"))
     assert cfg.seeds == (1, 2, 3) and "c2kd" in cfg.methods
-    assert cfg.student_modality == ("video" if name.endswith("a2v") else "audio")
+    direction = name.rsplit("_", 1)[-1]
+    assert cfg.student_modality == {"a2v": "video", "v2a": "audio", "t2i": "image", "i2t": "text"}[direction]
+    if direction in ("t2i", "i2t"):
+        assert "fitnets" not in cfg.methods and "review" not in cfg.methods  # no feature KD (C²KD App. C.3)
     if not name.startswith("synthetic"):  # the paper's recipe (App. C.1, C.2; official training settings)
-        assert cfg.data.frontend == "stft" and cfg.data.frames == (3 if "vggsound" in name else 1)
-        assert cfg.data.audio_seconds == (3.0 if "cremad" in name else 10.0)
+        if direction in ("a2v", "v2a"):
+            assert cfg.data.frontend == "stft" and cfg.data.frames == (3 if "vggsound" in name else 1)
+            assert cfg.data.audio_seconds == (3.0 if "cremad" in name else 10.0)
         assert (cfg.epochs, cfg.batch_size, cfg.optim.lr, cfg.optim.optimizer) == (100, 64, 0.01, "sgd")
 
 

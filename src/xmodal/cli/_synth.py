@@ -16,6 +16,7 @@ from pathlib import Path
 
 from xmodal.data.synth.config import SynthConfig, SynthConfigError
 from xmodal.data.synth.generate import generate
+from xmodal.data.synth.image_text import ImageTextConfig, generate_image_text, levels_for_gamma
 from xmodal.data.synth.presets import GROUPS, preset_config, preset_names
 
 _MAIN = ("clips", "seed")
@@ -41,6 +42,17 @@ def add_synth_arguments(parser: argparse.ArgumentParser) -> None:
                         f"{', '.join(preset_names())}; see docs/synthetic.md")
     parser.add_argument("--demo", action="store_true", help="same as --preset demo (32² frames, 2,000 clips)")
     parser.add_argument("--json", type=Path, default=None, help="also write a JSON summary here")
+    parser.add_argument("--kind", choices=["audio-visual", "image-text"], default="audio-visual",
+                        help="audio-visual clips (default) or image-text pairs (PNG + captions; docs/synthetic.md)")
+    itx = parser.add_argument_group("image-text knobs (--kind image-text; also --clips, --seed, --size, "
+                                    "--general-levels, --distractors, --pixel-noise, --splits)")
+    itx.add_argument("--image-levels", type=int, default=None, help="image-specific (texture) levels (default 1)")
+    itx.add_argument("--text-levels", type=int, default=None, help="text-specific (place) levels (default 1)")
+    itx.add_argument("--gamma", type=float, default=None, help="pick the levels whose γ is nearest this (image "
+                     "levels = text levels, at most 16 classes); excludes the three --*-levels flags")
+    itx.add_argument("--word-dropout", type=float, default=None, help="chance a caption leaves out the colour "
+                     "word, and separately the place (default 0.1)")
+    itx.add_argument("--hue-jitter", type=float, default=None, help="hue jitter around each colour (default 0.03)")
     knobs = parser.add_argument_group("benchmark knobs (see docs/synthetic.md)")
     for field in dataclasses.fields(SynthConfig):
         if field.name in _MAIN:
@@ -86,10 +98,54 @@ def config_from_args(args: argparse.Namespace) -> SynthConfig:
     return next(iter(configs.values()))
 
 
+_IMAGE_TEXT_SHARED = ("seed", "size", "general_levels", "distractors", "pixel_noise", "splits")
+_IMAGE_TEXT_ONLY = ("image_levels", "text_levels", "word_dropout", "hue_jitter")
+
+
+def image_text_config(args: argparse.Namespace) -> ImageTextConfig:
+    """The image–text benchmark the flags describe; an audio-visual-only flag or preset is an error naming it."""
+    av_only = [_flag(f.name) for f in dataclasses.fields(SynthConfig)
+               if f.name not in (*_IMAGE_TEXT_SHARED, "clips") and getattr(args, f.name, None) is not None]
+    if av_only or _preset_name(args):
+        raise SynthConfigError(f"--kind image-text does not take {', '.join(av_only) or '--preset/--demo'}")
+    given = {k: getattr(args, k) for k in (*_IMAGE_TEXT_SHARED, *_IMAGE_TEXT_ONLY) if getattr(args, k) is not None}
+    if args.clips is not None:
+        given["samples"] = args.clips
+    if "splits" in given:
+        given["splits"] = tuple(given["splits"])
+    if args.gamma is not None:
+        if {"general_levels", "image_levels", "text_levels"} & set(given):
+            raise SynthConfigError("--gamma picks the levels; leave out --general/--image/--text-levels")
+        g, i, t = levels_for_gamma(args.gamma)
+        given.update(general_levels=g, image_levels=i, text_levels=t)
+    return ImageTextConfig(**given)
+
+
+def _run_image_text(args: argparse.Namespace) -> int:
+    cfg = image_text_config(args)
+    start = time.perf_counter()
+    manifest = generate_image_text(cfg, args.out)
+    seconds = time.perf_counter() - start
+    shares = cfg.shares()
+    print(f"wrote {cfg.samples} image-text pairs ({cfg.num_classes} classes, {cfg.size}² PNG) in {seconds:.1f} s → "
+          f"{manifest}  [γ={shares['gamma']:.3f} α={shares['alpha']:.3f} β={shares['beta']:.3f}]")
+    if args.json is not None:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        summary = {"manifest": str(manifest), "kind": "image-text", "samples": cfg.samples,
+                   "classes": cfg.num_classes, **shares, "size": cfg.size, "seconds": round(seconds, 2)}
+        args.json.write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
 def run_synth(args: argparse.Namespace) -> int:
     """Generate the benchmark(s); print where each is, the class count, γ and the time taken. A bad knob raises
     :class:`SynthConfigError` naming it (``xmodal`` prints it as one line, exit 2). ``--json`` holds one summary,
     or ``{sub-folder: summary}`` for a group."""
+    if getattr(args, "kind", "audio-visual") == "image-text":
+        return _run_image_text(args)
+    itx_flags = [f"--{k.replace('_', '-')}" for k in (*_IMAGE_TEXT_ONLY, "gamma") if getattr(args, k, None) is not None]
+    if itx_flags:
+        raise SynthConfigError(f"{', '.join(itx_flags)}: image-text knobs; add --kind image-text")
     configs = configs_from_args(args)
     summaries = {}
     for sub, cfg in configs.items():

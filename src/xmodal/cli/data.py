@@ -18,8 +18,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _register_synth(inner: argparse._SubParsersAction) -> None:
-    help_text = ("Write the synthetic audio-visual benchmark (MP4 clips + manifest with train/val/test splits), "
-                 "byte-for-byte reproducible from --seed; see docs/synthetic.md.")
+    help_text = ("Write the synthetic audio-visual benchmark (MP4 clips + manifest with train/val/test splits) or, "
+                 "with --kind image-text, the image-text one (PNG + captions), byte-for-byte reproducible from --seed; "
+                 "see docs/synthetic.md.")
     p = inner.add_parser("synth", help=help_text, description=help_text, populate=_synth_arguments)
     p.set_defaults(func=_run_synth)
 
@@ -46,7 +47,8 @@ def _register_check(inner: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", metavar="NAME", help="dataset adapter name (instead of the positional argument)")
     p.add_argument("--root", metavar="DIR", help="dataset root folder, for adapter names")
     p.add_argument("--split", help="check only this split")
-    p.add_argument("--modalities", default="video,audio", help="comma-separated: video, audio (default %(default)s)")
+    p.add_argument("--modalities", default="video,audio", help="comma-separated: video, audio (default %(default)s); "
+                   "image–text sets always check their images")
     p.add_argument("--min-seconds", type=float, default=0.0, help="flag items shorter than this (default 0)")
     p.add_argument("--workers", type=int, default=2, help="decoding processes; 0 = in-process (default %(default)s)")
     p.add_argument("--json", metavar="OUT", help="write the full report as JSON")
@@ -89,6 +91,8 @@ def _run_check(args: argparse.Namespace) -> int:
         index = resolve_index(spec, args.root)
         if args.split:
             index = index.split(args.split)
+    if any(r.text for r in index.rows):  # image–text rows (CrisisMMD, MM-IMDB, the image-text benchmark)
+        modalities = ("image",)
     report = check_index(index, modalities, args.min_seconds, args.workers, progress=True)
     if report.problems:
         table = Table("row", "kind", "problem", title=f"bad items ({len(report.problems)})")
@@ -187,7 +191,8 @@ def _register_learnability(inner: argparse._SubParsersAction) -> None:
     p.add_argument("spec", metavar="DIR_OR_MANIFEST",
                    help="a manifest CSV, a folder with manifest.csv, or a dataset adapter name (with --root)")
     p.add_argument("--root", metavar="DIR", help="dataset root folder, for adapter names")
-    p.add_argument("--modalities", default="video,audio", help="comma-separated: video, audio (default %(default)s)")
+    p.add_argument("--modalities", default="video,audio", help="comma-separated: video, audio (default %(default)s); "
+                   "image–text sets always check their images")
     p.add_argument("--backbones", default="vit,cnn", help="comma-separated: vit, cnn (default %(default)s)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per trained/random probe (default %(default)s)")
     p.add_argument("--epochs", type=int, default=8, help="supervised epochs (default %(default)s)")

@@ -24,12 +24,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     parser.add_argument("--json", metavar="OUT",
                         help="write config, splits, per-seed results and summary (default: not written)")
     parser.add_argument("--table", nargs="+", metavar="RUN_JSON", help="print Table 1 from finished runs' JSON")
+    parser.add_argument("--text-model", metavar="PATH", help="image–text runs: a local pretrained BERT directory "
+                        "(config.json, weights, vocab.txt or tokenizer.json) instead of a vocabulary trained on the "
+                        "train split and a randomly initialised BERT; nothing is downloaded (default: none)")
     parser.set_defaults(func=run)
 
 
 def _column(result: dict[str, Any]) -> str:
     cfg = result["config"]
-    arrow = "A→V" if cfg["student_modality"] == "video" else "V→A"
+    student = cfg["student_modality"]
+    teacher = {"video": "audio", "audio": "video", "image": "text", "text": "image"}[student]
+    arrow = f"{teacher[0].upper()}→{student[0].upper()}"
     return f"{result['splits'].get('dataset', '?')} {cfg['student_modality']} ({arrow}) {cfg['student_arch']}"
 
 
@@ -75,10 +80,21 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("give --config NAME (e.g. c2kd/synthetic_a2v) or --table RUN.json ...")
     from xmodal.config import load_config
     from xmodal.configs import config_path
+    from xmodal.methods.cmkd_data import load_splits
     from xmodal.methods.cmkd_run import DistillRunConfig, run_distill
 
-    cfg = load_config(DistillRunConfig, config_path(args.config), args.overrides)
-    result = run_distill(cfg)
+    overrides = list(args.overrides)
+    if args.text_model:
+        if not Path(args.text_model).is_dir():
+            raise UsageError(f"--text-model {args.text_model}: no such directory; give a local BERT directory "
+                             "(nothing is downloaded)")
+        overrides.append(f"data.text_model={args.text_model}")
+    cfg = load_config(DistillRunConfig, config_path(args.config), overrides)
+    cfg.validate()  # a bad key is named before any data is decoded
+    splits = load_splits(cfg.data)
+    result = run_distill(cfg, splits)
+    if args.json and splits.tokenizer is not None:  # the vocabulary this run's text network was trained with
+        result["tokenizer"] = str(splits.tokenizer.save(Path(args.json).with_suffix(".tokenizer")))
     print_table(title, *table_rows([result]))
     print(f"validation split: {result['val_source']}; sizes {result['splits']['sizes']}")
     write_json(args.json, result)

@@ -16,6 +16,7 @@ from typing import Any
 
 from xmodal.data.dataset import DatasetIndex, row_path
 from xmodal.data.errors import KINDS, MediaError
+from xmodal.data.images import decode_image
 from xmodal.data.io import SHORT_TOLERANCE_S, AudioSpec, VideoSpec, decode_clip, probe
 
 SILENCE_PEAK = 1e-4  # -80 dBFS: below any real recording's noise floor
@@ -58,6 +59,9 @@ class CheckReport:
 def _check_one(job: tuple[int, str, float | None, float | None, tuple[str, ...], float]) -> CheckProblem | None:
     index, path, start, end, modalities, min_seconds = job
     try:
+        if modalities == ("image",):  # image–text rows: the image decodes fully (the text needs no decoding)
+            decode_image(path)
+            return None
         info = probe(path)
         if "video" in modalities and not info.has_video:
             raise MediaError(path, "no_video")
@@ -100,8 +104,8 @@ def check_index(
     from rich.progress import Progress
 
     mods = tuple(modalities)
-    if not mods or set(mods) - {"video", "audio"}:
-        raise ValueError(f"modalities must be a non-empty subset of ('video', 'audio'), got {modalities}")
+    if mods != ("image",) and (not mods or set(mods) - {"video", "audio"}):
+        raise ValueError(f"modalities must be ('image',) or a non-empty subset of ('video', 'audio'), got {modalities}")
     jobs = [(i, row_path(index, r), r.start, r.end, mods, float(min_seconds)) for i, r in enumerate(index.rows)]
     report = CheckReport(index.name, len(jobs))
     t0 = time.perf_counter()

@@ -40,6 +40,7 @@ class ManifestRow:
     start: float | None = None
     end: float | None = None
     id: str = ""
+    text: str = ""  # the paired text of image–text rows (``path`` is then the image); empty for clips
 
 
 @dataclass
@@ -100,7 +101,7 @@ def _float_or_none(csv_path: Path, line: int, name: str, text: str) -> float | N
 
 
 def read_manifest(csv_path: str | Path, *, check_paths: bool = False) -> DatasetIndex:
-    """Read ``path,label|labels,split[,start,end,id]``; paths are relative to the CSV's folder.
+    """Read ``path,label|labels,split[,start,end,id,text]``; paths are relative to the CSV's folder.
 
     ``labels`` (``;``-separated) makes the index multi-label. A sidecar ``<name>.json`` or ``manifest.json``
     next to the CSV may give ``{"classes": [...], "meta": {...}}``. A malformed row or unknown label raises
@@ -145,7 +146,7 @@ def read_manifest(csv_path: str | Path, *, check_paths: bool = False) -> Dataset
             cell = rec[label_col].strip()
             tokens = [t.strip() for t in cell.split(";") if t.strip()] if label_col == "labels" else [cell] * bool(cell)
             raw.append((line, tokens))
-            rows.append(ManifestRow(path, [], split, start, end, rec.get("id", "").strip()))
+            rows.append(ManifestRow(path, [], split, start, end, rec.get("id", "").strip(), rec.get("text", "")))
     labels, classes = _parse_labels(csv_path, raw, sidecar.get("classes"))
     for row, ids in zip(rows, labels, strict=True):
         row.labels = ids

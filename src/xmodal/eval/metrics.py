@@ -5,7 +5,8 @@
   ``sklearn.metrics.average_precision_score(average="macro")``: AP = Σ_n (R_n − R_{n−1}) P_n over the distinct
   score thresholds (no interpolation),
 * Recall@K for cross-modal retrieval in both directions (MAViL §4, audio→video retrieval), ties with the true
-  item broken uniformly at random in expectation (a constant embedding scores chance).
+  item broken uniformly at random in expectation (a constant embedding scores chance),
+* micro/macro F1 at a threshold with mAP for multi-label genres (MM-IMDB, Arevalo et al. 2017 §5).
 """
 
 from __future__ import annotations
@@ -96,3 +97,16 @@ def recall_at_k(
             hit = ((higher + (tied if ties == "against" else 0.0)) < k).double()
         out[f"R@{k}"] = float(hit.mean())
     return out
+
+
+def multilabel_scores(probs: np.ndarray, targets: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """Micro F1, macro F1 (``sklearn.metrics.f1_score`` on ``probs >= threshold``; a class never predicted nor
+    present scores 0) and macro mAP of multi-label predictions; ``probs`` (N, C) sigmoid outputs, multi-hot
+    ``targets`` (N, C)."""
+    from sklearn.metrics import f1_score
+
+    probs, targets = np.asarray(probs), np.asarray(targets).astype(np.int64)
+    predicted = (probs >= threshold).astype(np.int64)
+    return {"f1_micro": float(f1_score(targets, predicted, average="micro", zero_division=0)),
+            "f1_macro": float(f1_score(targets, predicted, average="macro", zero_division=0)),
+            "map": mean_average_precision(probs, targets)}

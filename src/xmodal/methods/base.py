@@ -97,8 +97,11 @@ def set_teacher_mode(teacher: nn.Module, training: bool) -> None:
                 module.train()
 
 
+SAMPLE_KEYS = ("video", "audio", "image", "text", "x")  # the inputs a batch of samples carries
+
+
 def _has_samples(batch: dict[str, Any]) -> bool:
-    return any(k in batch for k in ("video", "audio", "x"))
+    return any(k in batch for k in SAMPLE_KEYS)
 
 
 class BaseMethod(L.LightningModule):

@@ -9,10 +9,18 @@ Inputs follow C²KD App. C.1: the audio through a front-end (the linear STFT, 25
 default), ``frames`` video frames stacked into channels (3·frames) for 2-D backbones as the official code does.
 Clips are decoded into memory once (centred, no augmentation); that suits CPU-sized sets and the paper's
 CREMA-D/AVE at reduced sizes, not VGGSound at full size.
+
+Image–text indexes (CrisisMMD, the synthetic image–text benchmark: rows with ``text``) give ``"image"`` (the eval
+transform of :mod:`xmodal.data.images`: short side to ``size / crop_fraction``, centre crop ``size``, ImageNet
+normalisation; bad files skipped and counted, or ``on_error="raise"``) and ``"text"`` (``(N, text_max_length)``
+WordPiece ids, :mod:`xmodal.data.text`): a vocabulary of ``vocab_size`` trained on the train split's texts, or the
+one of ``text_model`` (a local pretrained BERT directory). The tokenizer rides on :class:`Splits` so the run can
+store it. The same trainer then sees ``batch["image"]`` and ``batch["text"]`` as it sees audio and video.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -20,9 +28,12 @@ import numpy as np
 import torch
 
 from xmodal.config import ConfigError
-from xmodal.data.dataset import AVDataset, DatasetIndex, resolve_index
+from xmodal.data.dataset import AVDataset, DatasetIndex, resolve_index, row_path
 from xmodal.data.features import LinearSTFTConfig, LogMelConfig
+from xmodal.data.images import ImageTransformConfig, decode_images, eval_image, summarize_skipped
 from xmodal.data.views import EvalConfig, EvalTransform
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +53,11 @@ class DistillDataConfig:
     val_groups: Literal["none", "id_prefix"] = "id_prefix"
     class_subset: int = 0  # > 0: keep this many classes drawn with class_seed (VGGSound-50, App. A)
     class_seed: int = 0
+    crop_fraction: float = 0.875  # images: centre crop of size / crop_fraction (1.0: resize only)
+    on_error: Literal["skip", "raise"] = "skip"  # images that do not decode: skipped and counted, or an error
+    text_max_length: int = 64
+    vocab_size: int = 30522  # WordPiece vocabulary trained on the train split (BERT-base's size)
+    text_model: str | None = None  # a local pretrained BERT directory: its vocabulary (and, in the run, weights)
 
     def validate(self) -> None:
         if not self.manifest:
@@ -50,6 +66,8 @@ class DistillDataConfig:
             raise ConfigError("data.val_fraction: must lie in (0, 1)")
         if self.frames < 1 or self.size < 8 or self.audio_pool < 1:
             raise ConfigError("data: frames >= 1, size >= 8 and audio_pool >= 1 are needed")
+        if not 0.0 < self.crop_fraction <= 1.0 or self.text_max_length < 3 or self.vocab_size < 8:
+            raise ConfigError("data: crop_fraction in (0, 1], text_max_length >= 3 and vocab_size >= 8 are needed")
 
 
 @dataclass
@@ -60,6 +78,11 @@ class Splits:
     num_classes: int
     val_source: str
     meta: dict[str, Any] = field(default_factory=dict)
+    tokenizer: Any = None  # image–text splits: the TextTokenizer that encoded "text"
+
+    @property
+    def modalities(self) -> tuple[str, ...]:
+        return tuple(k for k in ("audio", "video", "image", "text") if k in self.data["train"])
 
     def dataset(self, split: str) -> torch.utils.data.Dataset:
         return _Rows(self.data[split])
@@ -73,8 +96,8 @@ class _Rows(torch.utils.data.Dataset):
         return len(self.part["label"])
 
     def __getitem__(self, i: int) -> dict[str, Any]:
-        return {"audio": self.part["audio"][i], "video": self.part["video"][i], "label": self.part["label"][i],
-                "index": i}
+        out = {k: v[i] for k, v in self.part.items() if isinstance(v, torch.Tensor)}
+        return {**out, "index": i}
 
 
 def carve_validation(ids: list[str], fraction: float, seed: int, groups: str) -> np.ndarray:
@@ -121,6 +144,29 @@ def _decode(index: DatasetIndex, cfg: DistillDataConfig) -> dict[str, Any]:
             "id": [r.id or r.path for r in index.rows]}
 
 
+def _decode_pairs(index: DatasetIndex, cfg: DistillDataConfig, tokenizer: Any, skipped: dict[str, list[str]]
+                  ) -> dict[str, Any]:
+    decoded = decode_images([row_path(index, r) for r in index.rows], cfg.on_error)
+    for kind, paths in decoded.skipped.items():
+        skipped.setdefault(kind, []).extend(paths)
+    if not decoded.kept:
+        raise ConfigError(f"data.manifest: no image of split {index.rows[0].split!r} decodes "
+                          f"({summarize_skipped(decoded.skipped)})")
+    view = ImageTransformConfig(size=cfg.size, crop_fraction=cfg.crop_fraction)
+    rows = [index.rows[i] for i in decoded.kept]
+    return {"image": torch.stack([eval_image(img, view) for img in decoded.images]),
+            "text": tokenizer.encode([r.text for r in rows], cfg.text_max_length),
+            "label": torch.tensor([r.labels[0] for r in rows]), "id": [r.id or r.path for r in rows]}
+
+
+def _tokenizer(index: DatasetIndex, cfg: DistillDataConfig) -> Any:
+    from xmodal.data.text import TextTokenizer, train_wordpiece
+
+    if cfg.text_model:
+        return TextTokenizer.load(cfg.text_model)
+    return train_wordpiece([r.text for r in index.rows if r.split == "train"], cfg.vocab_size)
+
+
 def load_splits(cfg: DistillDataConfig) -> Splits:
     """Decode train/val/test once; carve val from train when the manifest has none; refuse val ∩ test."""
     index = resolve_index(cfg.manifest, cfg.root)
@@ -131,7 +177,11 @@ def load_splits(cfg: DistillDataConfig) -> Splits:
     present = {r.split for r in index.rows}
     if not {"train", "test"} <= present:
         raise ConfigError(f"data.manifest: needs train and test rows, has {sorted(present)}")
-    parts = {s: _decode(index.split(s), cfg) for s in sorted(present & {"train", "val", "test"})}
+    pairs = any(r.text for r in index.rows)
+    tokenizer = _tokenizer(index, cfg) if pairs else None
+    skipped: dict[str, list[str]] = {}
+    parts = {s: _decode_pairs(index.split(s), cfg, tokenizer, skipped) if pairs else _decode(index.split(s), cfg)
+             for s in sorted(present & {"train", "val", "test"})}
     if "val" in parts:
         source = "manifest"
     else:
@@ -142,8 +192,13 @@ def load_splits(cfg: DistillDataConfig) -> Splits:
         source = f"carved from train: fraction {cfg.val_fraction}, seed {cfg.val_seed}, groups {cfg.val_groups}"
     check_no_leakage(parts["val"]["id"], parts["test"]["id"])
     sizes = {s: len(p["label"]) for s, p in parts.items()}
-    meta = {"sizes": sizes, "dataset": index.name, "classes": index.classes}
-    return Splits(parts, len(index.classes), source, meta)
+    meta: dict[str, Any] = {"sizes": sizes, "dataset": index.name, "classes": index.classes}
+    if pairs:
+        meta.update(skipped_images={k: len(v) for k, v in skipped.items()}, vocab_size=tokenizer.vocab_size,
+                    text_model=cfg.text_model, **{k: index.meta[k] for k in ("gamma", "knobs") if k in index.meta})
+        if skipped:
+            log.warning("%s: images left out: %s", index.name, summarize_skipped(skipped))
+    return Splits(parts, len(index.classes), source, meta, tokenizer)
 
 
 def subset_classes(index: DatasetIndex, n: int, seed: int) -> DatasetIndex:

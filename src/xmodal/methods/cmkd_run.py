@@ -13,7 +13,8 @@ from __future__ import annotations
 import copy
 import logging
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import lightning.pytorch as L
@@ -27,9 +28,13 @@ from xmodal.methods.cmkd_baselines import BaselineKD, BaselineKDConfig
 from xmodal.methods.cmkd_data import DistillDataConfig, Splits, load_splits
 from xmodal.models.cnn import SmallCNN
 from xmodal.models.resnet import resnet18, resnet50
+from xmodal.models.shufflenet import shufflenet_v2
+from xmodal.models.text import BertClassifier, BertSpec, build_bert, proxy_layer_index
 from xmodal.training.optim import OptimConfig
 
-Arch = Literal["resnet18", "resnet50", "small"]
+Arch = Literal["resnet18", "resnet50", "shufflenet_v2", "small", "bert"]
+Modality = Literal["video", "audio", "image", "text"]
+PARTNER: dict[str, str] = {"video": "audio", "audio": "video", "image": "text", "text": "image"}
 METHODS = ("c2kd", "none", "kd", "dkd", "dist", "nkd", "fitnets", "review")
 log = logging.getLogger(__name__)
 
@@ -39,10 +44,11 @@ class DistillRunConfig:
     """One ``xmodal distill`` run: data, the two networks, the methods compared and their settings."""
 
     data: DistillDataConfig = field(default_factory=DistillDataConfig)
-    student_modality: Literal["video", "audio"] = "video"
+    student_modality: Modality = "video"
     student_arch: Arch = "resnet18"
     teacher_arch: Arch = "resnet18"
     small_widths: tuple[int, int, int] = (16, 32, 64)
+    text: BertSpec = field(default_factory=BertSpec)  # arch "bert": the config (vocab size and pad id from the data)
     methods: tuple[str, ...] = ("none", "kd", "c2kd")
     c2kd: C2KDConfig = field(default_factory=C2KDConfig)
     baseline: BaselineKDConfig = field(default_factory=BaselineKDConfig)
@@ -62,24 +68,41 @@ class DistillRunConfig:
             raise ConfigError("select_from: must be below epochs and teacher_epochs (no epoch would be selectable)")
         if not self.seeds:
             raise ConfigError("seeds: give at least one seed")
+        for arch, key in ((self.student_arch, self.student_modality), (self.teacher_arch, self.teacher_modality)):
+            if (arch == "bert") != (key == "text"):
+                raise ConfigError(f"{'student' if key == self.student_modality else 'teacher'}_arch: {arch} does not "
+                                  f"take {key} (bert is the text network; the CNNs take audio, video and images)")
 
     @property
     def teacher_modality(self) -> str:
-        return "audio" if self.student_modality == "video" else "video"
+        return PARTNER[self.student_modality]
 
 
 def build_net(arch: Arch, in_channels: int, num_classes: int, widths: tuple[int, int, int]) -> nn.Module:
-    """A 2-D backbone (spectrograms; frames stacked into channels), as in the official code."""
+    """A 2-D CNN (spectrograms; frames stacked into channels, as in the official code; images)."""
     if arch == "resnet18":
         return resnet18(in_channels, num_classes, dims=2)
     if arch == "resnet50":
         return resnet50(in_channels, num_classes, dims=2)
+    if arch == "shufflenet_v2":
+        return shufflenet_v2("x1_0", in_channels, num_classes)
+    if arch == "bert":
+        raise ConfigError("arch bert: build it with build_text_net (it needs the vocabulary)")
     return SmallCNN(in_channels, num_classes, dims=2, widths=widths, hidden=(2 * widths[-1], widths[-1]))
 
 
-def proxy_layer(arch: Arch) -> str:
-    """The tapped layer: ResNet ``layer3`` (official), SmallCNN ``block2`` (the same depth: the last-but-one stage)."""
-    return "block2" if arch == "small" else "layer3"
+def build_text_net(spec: BertSpec, splits: Splits, num_classes: int, pretrained: str | None) -> nn.Module:
+    """BERT from ``spec`` with the data's vocabulary size (or the local pretrained directory) and pad id."""
+    spec = replace(spec, vocab_size=splits.tokenizer.vocab_size, pretrained=pretrained or spec.pretrained)
+    return BertClassifier(build_bert(spec), num_classes, splits.tokenizer.pad_id)
+
+
+def proxy_layer(arch: Arch, net: nn.Module) -> str:
+    """The tapped layer: ResNet ``layer3`` (official), ShuffleNet V2 ``stage3`` and SmallCNN ``block2`` (the
+    last-but-one stage, as ``layer3`` is), BERT ``hidden.<i>`` three quarters deep (:func:`proxy_layer_index`)."""
+    if arch == "bert":
+        return f"hidden.{proxy_layer_index(net.bert)}"  # type: ignore[arg-type]
+    return {"small": "block2", "shufflenet_v2": "stage3"}.get(arch, "layer3")
 
 
 class SelectOnVal(L.Callback):
@@ -146,7 +169,8 @@ def _student_module(cfg: DistillRunConfig, method: str, student: nn.Module, teac
     if method == "c2kd":
         c2 = copy.deepcopy(cfg.c2kd)
         c2.student_key, c2.teacher_key = keys["student_key"], keys["teacher_key"]
-        c2.student_layer, c2.teacher_layer = proxy_layer(cfg.student_arch), proxy_layer(cfg.teacher_arch)
+        c2.student_layer = proxy_layer(cfg.student_arch, student)
+        c2.teacher_layer = proxy_layer(cfg.teacher_arch, teacher)
         return C2KD(student, teacher, c2, cfg.optim, example=example, batch_size=cfg.batch_size)
     base = copy.deepcopy(cfg.baseline)
     base.kind, base.student_key, base.teacher_key = method, keys["student_key"], keys["teacher_key"]  # type: ignore
@@ -154,37 +178,55 @@ def _student_module(cfg: DistillRunConfig, method: str, student: nn.Module, teac
                       batch_size=cfg.batch_size)
 
 
-def run_seed(cfg: DistillRunConfig, splits: Splits, seed: int) -> dict[str, Any]:
-    """Teacher, then every method's student, for one seed; test accuracy once per network."""
+def _net(cfg: DistillRunConfig, arch: Arch, inputs: torch.Tensor, splits: Splits, k: int) -> nn.Module:
+    if arch == "bert":
+        return build_text_net(cfg.text, splits, k, cfg.data.text_model)
+    return build_net(arch, inputs.shape[1], k, cfg.small_widths)
+
+
+Inspect = Callable[[int, str, nn.Module], None]
+
+
+def run_seed(cfg: DistillRunConfig, splits: Splits, seed: int, inspect: Inspect | None = None) -> dict[str, Any]:
+    """Teacher, then every method's student, for one seed; test accuracy once per network. ``inspect(seed, name,
+    net)`` sees each network (``"teacher"`` or the method) at its selected epoch, e.g. to read its val features for
+    the MFH diagnostic (:mod:`xmodal.analysis.mfh.distill`)."""
     train, test = splits.data["train"], splits.data["test"]
     k, s_key, t_key = splits.num_classes, cfg.student_modality, cfg.teacher_modality
-    example = {key: train[key][:8] for key in ("audio", "video")}
+    if not {s_key, t_key} <= set(splits.modalities):
+        raise ConfigError(f"student_modality: {s_key} → needs {s_key} and {t_key}; the data has {splits.modalities}")
+    example = {key: train[key][:8] for key in (s_key, t_key)}
     L.seed_everything(seed, verbose=False)
-    teacher = build_net(cfg.teacher_arch, train[t_key].shape[1], k, cfg.small_widths)
+    teacher = _net(cfg, cfg.teacher_arch, train[t_key], splits, k)
     t_cfg = BaselineKDConfig(kind="none", student_key=t_key, lr_schedule=cfg.baseline.lr_schedule)
     t_run = train_and_select(BaselineKD(teacher, None, t_cfg, cfg.optim, batch_size=cfg.batch_size), teacher,
                              splits.dataset("train"), splits.dataset("val"), cfg.teacher_epochs, cfg.select_from,
                              cfg.batch_size, seed, cfg.accelerator)
     out: dict[str, Any] = {"seed": seed, "teacher": {**t_run, "test_acc": accuracy(teacher, test, t_key)}}
+    if inspect is not None:
+        inspect(seed, "teacher", teacher)
     pretrained = copy.deepcopy(teacher.state_dict())
     for method in cfg.methods:
         teacher.load_state_dict(pretrained)  # C²KD trains its teacher: every method starts from the same one
         torch.manual_seed(seed + 1)
-        student = build_net(cfg.student_arch, train[s_key].shape[1], k, cfg.small_widths)
+        student = _net(cfg, cfg.student_arch, train[s_key], splits, k)
         module = _student_module(cfg, method, student, teacher, example)
         run = train_and_select(module, student, splits.dataset("train"), splits.dataset("val"), cfg.epochs,
                                cfg.select_from, cfg.batch_size, seed + 1, cfg.accelerator)
         module.remove_taps()
         out[method] = {**run, "test_acc": accuracy(student, test, s_key)}
+        if inspect is not None:
+            inspect(seed, method, student)
         log.info("seed %d %s: val %.2f test %.2f", seed, method, run["val_acc"], out[method]["test_acc"])
     return out
 
 
-def run_distill(cfg: DistillRunConfig, splits: Splits | None = None) -> dict[str, Any]:
+def run_distill(cfg: DistillRunConfig, splits: Splits | None = None, inspect: Inspect | None = None
+                ) -> dict[str, Any]:
     """All seeds; returns the config, the splits' provenance, per-seed results and mean ± std per method."""
     cfg.validate()
     splits = splits or load_splits(cfg.data)
-    runs = [run_seed(cfg, splits, s) for s in cfg.seeds]
+    runs = [run_seed(cfg, splits, s, inspect) for s in cfg.seeds]
     summary = {}
     for name in ("teacher", *cfg.methods):
         mean, std = mean_std([r[name]["test_acc"] for r in runs])

@@ -8,7 +8,7 @@ from xmodal.data.datasets import REGISTRY
 
 NAMES = {
     "kinetics400", "kinetics_sound", "audioset", "vggsound", "ucf101", "hmdb51", "esc50", "fsd50k", "cremad", "ave",
-    "ravdess",
+    "ravdess", "crisismmd", "mmimdb",
 }  # fmt: skip
 
 

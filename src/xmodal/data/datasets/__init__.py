@@ -1,4 +1,4 @@
-"""Adapters from the real on-disk layouts of standard audio-visual datasets to a ``DatasetIndex``.
+"""Adapters from the real on-disk layouts of standard audio-visual and image–text datasets to a ``DatasetIndex``.
 
 Each ``load_<name>(root, split=None, *, fold=1, check_files=False)`` only parses annotation files and file names
 (no decoding), so indexing a dataset is fast and a bad annotation line fails with its file and line number.
@@ -18,10 +18,12 @@ from xmodal.data.datasets._report import SKIP_REASONS, describe
 from xmodal.data.datasets.audioset import load_audioset
 from xmodal.data.datasets.ave import load_ave
 from xmodal.data.datasets.cremad import load_cremad
+from xmodal.data.datasets.crisismmd import load_crisismmd
 from xmodal.data.datasets.esc50 import load_esc50
 from xmodal.data.datasets.fsd50k import load_fsd50k
 from xmodal.data.datasets.hmdb51 import load_hmdb51
 from xmodal.data.datasets.kinetics import KINETICS_SOUND_CLASSES, load_kinetics400, load_kinetics_sound
+from xmodal.data.datasets.mmimdb import load_mmimdb
 from xmodal.data.datasets.ravdess import load_ravdess
 from xmodal.data.datasets.ucf101 import load_ucf101
 from xmodal.data.datasets.vggsound import load_vggsound
@@ -38,6 +40,8 @@ REGISTRY: dict[str, Callable[..., DatasetIndex]] = {
     "cremad": load_cremad,
     "ave": load_ave,
     "ravdess": load_ravdess,
+    "crisismmd": load_crisismmd,  # image–text
+    "mmimdb": load_mmimdb,  # image–text, multi-label
 }
 
 
@@ -74,11 +78,13 @@ __all__ = [
     "load_audioset",
     "load_ave",
     "load_cremad",
+    "load_crisismmd",
     "load_esc50",
     "load_fsd50k",
     "load_hmdb51",
     "load_kinetics400",
     "load_kinetics_sound",
+    "load_mmimdb",
     "load_ravdess",
     "load_ucf101",
     "load_vggsound",

@@ -35,11 +35,45 @@ def add_finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers for decoding")
     p.add_argument("--decode-cache", action="store_true", help="decode each file once (small sets)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument("--modality", choices=["audio", "video", "audio+video"],
+                   help="encoders to fine-tune (default: the preset's); audio+video needs --audio-backbone and "
+                        "--video-backbone")
+    p.add_argument("--head", default="concat-linear",
+                   help="classification head (xmodal.eval.finetune_heads): concat-linear = pooled features of "
+                        "every backbone concatenated -> dropout -> linear")
+    add_engine_args(p.add_argument_group("engine (the pretraining trainer: logs, checkpoints, resume, DDP)"))
     add_geometry_args(p.add_argument_group("input geometry"))
+
+
+def add_engine_args(g: Any) -> None:
+    g.add_argument("--out", metavar="DIR", help="run folder: TensorBoard + CSV logs, config.yaml, checkpoints; "
+                                                "rerunning a killed command resumes from DIR/checkpoints/last.ckpt "
+                                                "(default: a temporary folder, no resume)")
+    g.add_argument("--devices", type=int, default=1, help="devices per node (>1: DDP)")
+    g.add_argument("--num-nodes", type=int, default=1, help="nodes (torchrun/SLURM set the rank variables)")
+    g.add_argument("--strategy", default="auto", choices=["auto", "ddp", "ddp_find_unused_parameters_true", "fsdp"],
+                   help="Lightning strategy")
+    g.add_argument("--precision", choices=["32-true", "bf16-mixed", "16-mixed"],
+                   help="numeric precision (default: bf16-mixed on GPU, else 32-true)")
+    g.add_argument("--progress", default="rich", choices=["rich", "tqdm", "none"], help="progress bar")
+    g.add_argument("--resume", default="auto", choices=["auto", "force", "off"],
+                   help="auto: resume --out's last.ckpt if trained under the same config; force: resume even if not")
+    g.add_argument("--checkpoint-every", type=int, default=500, help="optimizer steps between checkpoints")
+
+
+def engine_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """``TrainerConfig`` fields from the engine flags (precision only when given: the device picks it otherwise)."""
+    fields = {"max_steps": args.max_steps, "devices": args.devices, "num_nodes": args.num_nodes,
+              "strategy": args.strategy, "progress": args.progress, "resume": args.resume,
+              "checkpoint_every_n_steps": args.checkpoint_every}
+    return {**fields, "precision": args.precision} if args.precision else fields
 
 
 def _backbones(args: argparse.Namespace, modalities: tuple[str, ...]) -> dict[str, str]:
     given = {"audio": args.audio_backbone, "video": args.video_backbone}
+    if len(modalities) > 1 and not all(given[m] for m in modalities):
+        raise UsageError(f"{'+'.join(modalities)} fine-tunes both encoders: give --audio-backbone FILE and "
+                         "--video-backbone FILE (--backbone names one backbone only)")
     main = "video" if "video" in modalities else modalities[0]
     if args.backbone:
         given[main] = given[main] or args.backbone
@@ -61,6 +95,8 @@ def run_finetune(args: argparse.Namespace) -> int:
     over = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
     if args.weighted_sampling is not None:
         over["weighted_sampling"] = args.weighted_sampling
+    if args.modality:
+        over["modalities"] = tuple(args.modality.split("+"))
     cfg = replace(cfg, **over)
     if not args.data:
         print("\n".join(f"{k}: {v}" for k, v in asdict(cfg).items()))
@@ -71,28 +107,33 @@ def run_finetune(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, cfg: Any) -> int:
     from xmodal.eval.backbone_features import weights_file
+    from xmodal.eval.finetune_heads import HEADS
     from xmodal.eval.finetune_run import finetune_from_exports
     from xmodal.eval.protocol import FeatureSpec, ProtocolCard, file_sha256, result_payload
 
     start = time.perf_counter()
     backbones = _backbones(args, cfg.modalities)
+    if args.head not in HEADS:
+        raise UsageError(f"--head {args.head}: unknown head; known: {', '.join(sorted(HEADS))}")
     out = finetune_from_exports(backbones, args.data, cfg, geometry_overrides=geometry_overrides(args),
                                 num_workers=args.workers, seed=args.seed, decode_cache=args.decode_cache,
-                                device=args.device, max_steps=args.max_steps)
+                                device=args.device, head=args.head, out_dir=args.out, **engine_fields(args))
     skipped = {k: v["count"] for k, v in out["skipped"].items()}
     extraction = {"geometry": out["geometry"], "geometry_sources": out["geometry_sources"],
                   "augmentation": out["augmentation"], "skipped": out["skipped"],
                   "skipped_clips": sum(skipped.values()),
                   "manifest": args.data, "manifest_sha256": file_sha256(args.data),
-                  "backbones": {m: {"path": p, "sha256": file_sha256(weights_file(p))} for m, p in backbones.items()}}
+                  "backbones": {m: {"path": p, "sha256": file_sha256(weights_file(p))} for m, p in backbones.items()},
+                  "engine": out["trainer"], "out_dir": out["out_dir"], "resumed_from": out["resumed_from"]}
     modality = "+".join(cfg.modalities)
-    spec = FeatureSpec(source="end-to-end fine-tuning", pooling="mean of last-layer patch tokens per backbone, "
-                       "concatenated -> dropout -> linear", modality=modality, train_clips_per_video=1,
-                       test_clips_per_video=cfg.test_clips, clip_aggregation="mean of clip features per video "
-                       "(= mean of clip logits)", extraction=extraction)
+    aggregation = {"softmax_mean": "mean of the clips' softmax (sigmoid for multi-label) per video",
+                   "feature_mean": "mean of clip features per video (= mean of clip logits)"}[cfg.clip_aggregation]
+    spec = FeatureSpec(source="end-to-end fine-tuning", pooling=f"mean of last-layer patch tokens per backbone -> "
+                       f"head {args.head}", modality=modality, train_clips_per_video=1,
+                       test_clips_per_video=cfg.test_clips, clip_aggregation=aggregation, extraction=extraction)
     card = ProtocolCard(
         protocol="finetune", features=spec, normalization="video: ImageNet mean/std; audio: log-mel mean/std",
-        hyperparameters={"preset": args.preset, **out["config"], "max_steps": args.max_steps},
+        hyperparameters={"preset": args.preset, **out["config"], "head": args.head, "max_steps": args.max_steps},
         selection_rule="fixed preset (no search); the last epoch is scored once on test", seeds=[args.seed],
         dataset=args.dataset, checkpoint=" + ".join(backbones.values()),
         checkpoint_sha256=" + ".join(v["sha256"] for v in extraction["backbones"].values()),

@@ -11,7 +11,7 @@ from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
 from xmodal.eval.finetune import AVClassifier, FineTuner, finetune
-from xmodal.eval.finetune_config import finetune_preset
+from xmodal.eval.finetune_config import PRESETS, finetune_preset
 from xmodal.eval.finetune_engine import FinetuneRun, trainer_config
 from xmodal.training.resume import ResumeMismatch
 
@@ -119,3 +119,27 @@ def test_finetuner_tests_on_the_softmax_mean_unless_asked_for_features() -> None
         module.predictions.reset()
     torch.testing.assert_close(seen["softmax_mean"].sum(1), torch.ones(8))  # probabilities
     assert not torch.allclose(seen["feature_mean"].softmax(1), seen["softmax_mean"])
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_builds_on_the_engine_at_full_scale(name: str, tmp_path: Path) -> None:
+    """No data needed: the preset's full-scale epochs/batch become a valid engine config that a checkpoint can store
+    (plain data), a Trainer is built from it, and its model, optimizer groups, mixing and augmentation build."""
+    from xmodal.config import to_dict
+    from xmodal.eval.finetune import layer_decay_groups
+    from xmodal.eval.finetune_data import TrainAugConfig, batch_mix
+    from xmodal.training.trainer import build_trainer
+
+    cfg = PRESETS[name]
+    tcfg = trainer_config(cfg, accelerator="cpu")
+    tcfg.validate()
+    assert (tcfg.max_epochs, tcfg.batch_size) == (cfg.epochs, cfg.batch_size)
+    run = FinetuneRun(cfg, tcfg, {"seed": 0})
+    assert to_dict(run)["finetune"]["source"] == cfg.source
+    trainer = build_trainer(tcfg, tmp_path, run)
+    assert trainer.max_epochs == cfg.epochs
+    model = AVClassifier({m: Plain() for m in cfg.modalities}, 527, cfg.dropout)
+    FineTuner(model, cfg, 527, batch_mix(cfg))
+    groups = layer_decay_groups(model, cfg.lr, cfg.weight_decay, cfg.layer_decay, dict(cfg.modality_lr_scale))
+    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    TrainAugConfig.from_preset(cfg)

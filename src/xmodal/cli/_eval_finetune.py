@@ -3,7 +3,9 @@
 ``--backbone`` is the backbone of the preset's modality (the video one for audio+video presets; or name them with
 ``--audio-backbone/--video-backbone``). Flags override preset fields for short runs (``--epochs``,
 ``--batch-size``, ``--lr``, ``--test-clips``, ``--label-smoothing``, ``--mixup/--cutmix``,
-``--weighted-sampling``); the card records the final configuration. See :mod:`xmodal.eval.finetune_run`.
+``--weighted-sampling``, ``--modality``); the card records the final configuration. The run uses the training
+engine (:mod:`xmodal.eval.finetune_engine`: ``--out`` for logs, checkpoints and auto-resume, ``--devices`` for DDP);
+``--root DIR --dataset ucf101|hmdb51|esc50`` runs every official split. See :mod:`xmodal.eval.finetune_run`.
 """
 
 from __future__ import annotations

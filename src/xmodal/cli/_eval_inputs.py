@@ -1,9 +1,10 @@
 """Inputs of the frozen-feature ``xmodal eval`` verbs: precomputed files, or a backbone export + a manifest.
 
 ``--features FILE...`` reads precomputed sets (one per split file). ``--backbone FILE --data MANIFEST`` extracts
-features with :func:`xmodal.eval.backbone_features.features_from_backbone` (fusion/retrieval:
-``--audio-backbone/--video-backbone``); the input geometry comes from the export (see
-:mod:`xmodal.eval.geometry`) unless a flag sets it. Heavy imports stay inside the functions.
+features with :func:`xmodal.eval.backbone_features.features_from_backbone` (fusion/retrieval, and any verb with
+``--modality audio+video``: ``--audio-backbone/--video-backbone``, both required); ``--root DIR --dataset NAME``
+replaces ``--data`` with one manifest per official split (:mod:`xmodal.eval.splits`). The input geometry comes
+from the export (see :mod:`xmodal.eval.geometry`) unless a flag sets it. Heavy imports stay inside the functions.
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Frozen-feature verbs read precomputed ``.npz``/``.safetensors`` files (``features``, ``labels``, ``ids``, ``split``
 [, ``fold``]); several files are several splits (UCF101/HMDB51 splits 1–3) and are averaged. Or they extract
-features from a backbone export on a manifest (``--backbone FILE --data MANIFEST``; see
-:mod:`xmodal.cli._eval_inputs`). ``finetune`` trains end to end (:mod:`xmodal.eval.finetune_run`). Every verb writes
-``{"protocol", "metric", "mean", "std", "per_split", "runtime_s"}`` with ``--json``. Heavy imports stay inside.
+features from a backbone export on a manifest (``--backbone FILE --data MANIFEST``, or ``--root DIR --dataset
+NAME`` for every official split/fold; see :mod:`xmodal.cli._eval_inputs`). ``finetune`` trains end to end
+(:mod:`xmodal.eval.finetune_run`). Every verb writes ``{"protocol", "metric", "mean", "std", "per_split",
+"runtime_s"}`` with ``--json``, and prints each split's number when there are several. Heavy imports stay inside.
 """
 
 from __future__ import annotations

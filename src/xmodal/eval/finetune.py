@@ -1,21 +1,24 @@
 """End-to-end fine-tuning (XKD §A.6, MAViL App. B) as a LightningModule over any backbone(s).
 
-* :class:`AVClassifier` — audio-only, video-only or audio+video: pooled ``features()`` of each backbone are
-  concatenated and fed to dropout → linear (MAViL's fusion head is this concatenation + linear).
+* :class:`AVClassifier` — audio-only, video-only or audio+video: pooled ``features()`` of each backbone go to a head
+  from :mod:`xmodal.eval.finetune_heads` (default: concatenation → dropout → linear).
 * :func:`layer_decay_groups` — layer-wise LR decay (Bao et al. 2021, xkd Table S6/S7): a ViT exposing
   ``blocks`` gets LR·decay^(L+1−i) for layer i (embedding 0, block j → j+1, final norm and head L+1);
   other backbones form one group. Norms, biases, CLS and positional embeddings get no weight decay.
 * :class:`FineTuner` — soft-target CE with label smoothing or BCE (multi-label, or mixup per MAViL), an
   optional ``mix(inputs, targets) -> (inputs, targets)`` callable (mixup/cutmix from the data package),
-  warm-up + cosine or fixed LR per step, and multi-clip testing: clip features are averaged per sample before
-  the linear head, which equals averaging the clip logits.
+  warm-up + cosine or fixed LR per step, and multi-clip testing: a video's score is the mean of its clips' softmax
+  (sigmoid for multi-label), as XKD's official test averages its views (``clip_aggregation="feature_mean"``:
+  clip features averaged before the head instead).
 * :func:`class_balanced_sampler` — MAViL App. B: weight of a sample = Σ_{c ∈ labels} 1000 / (n_c + 0.01).
 * Test metrics are computed on the predictions of *all* processes: under DDP each process tests a shard, and
   :class:`~xmodal.eval.gathered.GatheredPredictions` (a torchmetrics metric) all-gathers logits, labels and dataset
   indices before scoring, dropping the repeats ``DistributedSampler`` pads the last shard with.
-* Batches from ``collate_samples`` may have lost undecodable samples (or hold only ``skipped``): such steps are
-  skipped and every dropped sample is counted in ``FineTuner.skips`` (``{"train": SkipCounter, "test": ...}``).
-  The training dataset's ``set_epoch`` is called every epoch, so clip starts and augmentations change.
+* Batches from ``collate_samples`` may have lost undecodable samples (or hold only ``skipped``): a skip-only
+  training batch replays the rank's previous batch with loss weight 0 (DDP ranks stay in step), a skip-only test
+  batch is passed over, and every dropped sample is counted in ``FineTuner.skips``
+  (``{"train": SkipCounter, "test": ...}``). The training dataset's ``set_epoch`` is called every epoch, so clip
+  starts and augmentations change.
 Drop path belongs to the backbone (built with it); RandAugment/SpecAugment belong to the data pipeline.
 """
 

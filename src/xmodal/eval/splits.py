@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -38,19 +40,28 @@ def parse_splits(dataset: str, spec: str) -> list[int]:
 
 
 def write_manifest(index: DatasetIndex, path: Path) -> Path:
-    """``index`` as a manifest CSV (absolute paths; class names as labels) + ``<stem>.json`` sidecar."""
+    """``index`` as a manifest CSV (absolute paths; class names as labels) + ``<stem>.json`` sidecar, each written
+    to a temporary name and renamed: under DDP every rank writes the same files while another may read them."""
     path.parent.mkdir(parents=True, exist_ok=True)
     column = "labels" if index.multilabel else "label"
-    with path.open("w", newline="", encoding="utf-8") as fh:
+    sidecar = {"name": index.name, "classes": index.classes, "multilabel": index.multilabel, "meta": index.meta}
+    _atomic_text(path.with_suffix(".json"), json.dumps(sidecar, default=str, indent=1))
+    with tempfile.NamedTemporaryFile("w", newline="", encoding="utf-8", dir=path.parent, suffix=".tmp",
+                                     delete=False) as fh:
         writer = csv.writer(fh)
         writer.writerow(["path", column, "split", "start", "end", "id"])
         for row in index.rows:
             labels = ";".join(index.classes[i] for i in row.labels)
             writer.writerow([row_path(index, row), labels, row.split, "" if row.start is None else row.start,
                              "" if row.end is None else row.end, row.id])
-    sidecar = {"name": index.name, "classes": index.classes, "multilabel": index.multilabel, "meta": index.meta}
-    path.with_suffix(".json").write_text(json.dumps(sidecar, default=str, indent=1))
+    os.replace(fh.name, path)
     return path
+
+
+def _atomic_text(path: Path, text: str) -> None:
+    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False) as fh:
+        fh.write(text)
+    os.replace(fh.name, path)
 
 
 def split_manifests(dataset: str, root: str | Path, out_dir: str | Path, splits: Sequence[int]

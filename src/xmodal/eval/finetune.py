@@ -56,15 +56,20 @@ class AVClassifier(nn.Module):
         self.head = build_head(head, {m: int(b.embed_dim) for m, b in backbones.items()}, num_classes, dropout)
 
     def pooled(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Features per modality; a tensor with an extra clip dim (B, K, ...) is averaged over its K clips."""
+        """What the head reads, per modality: ``features(x)`` (B, D), or the token sequence ``backbone(x)``
+        (B, 1+N, D) for a head with ``input_kind = "tokens"``; an input with an extra clip dim (B, K, ...) is
+        averaged over its K clips."""
+        tokens = getattr(self.head, "input_kind", "pooled") == "tokens"
         feats = {}
         for name, backbone in self.backbones.items():
             x = inputs[name]
+            encode = backbone if tokens else backbone.features
             if x.ndim == _SINGLE_NDIM.get(name, x.ndim) + 1:
                 b, k = x.shape[:2]
-                feats[name] = backbone.features(x.flatten(0, 1)).reshape(b, k, -1).mean(1)
+                out = encode(x.flatten(0, 1))
+                feats[name] = out.reshape(b, k, *out.shape[1:]).mean(1)
             else:
-                feats[name] = backbone.features(x)
+                feats[name] = encode(x)
         return feats
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -5,7 +5,9 @@ default ``"concat-linear"`` concatenates each backbone's pooled features (fixed 
 backbones dict) and applies dropout → linear, which is XKD's single-modality head and the simple A+V fusion.
 Another head (e.g. MAViL's fusion Transformer, MAViL §4 / App. B) is added with :func:`register_head` and picked by
 name (``FinetuneHead`` contract: ``forward(features: dict[str, Tensor]) -> logits``); nothing else in the engine
-changes. ``input_kind`` says what the head consumes: ``"pooled"`` = ``backbone.features(x)`` (B, D) per modality.
+changes. ``input_kind`` says what the head consumes: ``"pooled"`` (default) = ``backbone.features(x)`` (B, D) per
+modality, ``"tokens"`` = the backbone's token sequence ``backbone(x)`` (B, 1+N, D; CLS first) per modality, what a
+fusion Transformer over both modalities' tokens needs. ``dims`` gives each backbone's ``embed_dim``.
 """
 
 from __future__ import annotations

@@ -64,7 +64,6 @@ CFG = finetune_preset("xkd-esc50", modalities=("video",), epochs=3, warmup_epoch
 
 def _run(out: Path | None, dies_after: int | None = None, **fields: object) -> tuple[FineTuner, dict[str, float]]:
     torch.manual_seed(0)
-    fields = {"checkpoint_every_n_steps": 4, **fields}  # 4 batches an epoch: a checkpoint at each epoch's end
     run = FinetuneRun(CFG, trainer_config(CFG, accelerator="cpu", **fields), {"seed": 0})
     return finetune({"video": Plain()}, _loader(dies_after=dies_after), _loader(), CFG, 3, out_dir=out,
                     run_config=run, accelerator="cpu", **fields)

@@ -3,7 +3,9 @@
 ``--backbone`` is the backbone of the preset's modality (the video one for audio+video presets; or name them with
 ``--audio-backbone/--video-backbone``). Flags override preset fields for short runs (``--epochs``,
 ``--batch-size``, ``--lr``, ``--test-clips``, ``--label-smoothing``, ``--mixup/--cutmix``,
-``--weighted-sampling``); the card records the final configuration. See :mod:`xmodal.eval.finetune_run`.
+``--weighted-sampling``, ``--modality``); the card records the final configuration. The run uses the training
+engine (:mod:`xmodal.eval.finetune_engine`: ``--out`` for logs, checkpoints and auto-resume, ``--devices`` for DDP);
+``--root DIR --dataset ucf101|hmdb51|esc50`` runs every official split. See :mod:`xmodal.eval.finetune_run`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ import time
 from typing import Any
 
 from xmodal.cli._common import UsageError, write_json
-from xmodal.cli._eval_inputs import add_geometry_args, geometry_overrides
+from xmodal.cli._eval_inputs import (
+    add_geometry_args,
+    add_split_args,
+    data_manifests,
+    geometry_overrides,
+    print_split_table,
+)
 
 OVERRIDES = {"epochs": int, "batch_size": int, "lr": float, "test_clips": int, "label_smoothing": float,
              "mixup_alpha": float, "cutmix_alpha": float, "drop_path": float, "warmup_epochs": float}
@@ -24,7 +32,8 @@ def add_finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audio-backbone", metavar="FILE", help="audio export (audio or audio+video presets)")
     p.add_argument("--video-backbone", metavar="FILE", help="video export (video or audio+video presets)")
     p.add_argument("--data", metavar="MANIFEST", help="manifest CSV with train and test splits")
-    p.add_argument("--dataset", default="", help="dataset name recorded in the card")
+    p.add_argument("--dataset", default="", help="dataset name recorded in the card (with --root: its adapter)")
+    add_split_args(p)
     for name, typ in OVERRIDES.items():
         flag = {"mixup_alpha": "mixup", "cutmix_alpha": "cutmix"}.get(name, name).replace("_", "-")
         p.add_argument(f"--{flag}", dest=name, type=typ, help=f"{name.replace('_', ' ')} (default: the preset's)")
@@ -35,11 +44,45 @@ def add_finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers for decoding")
     p.add_argument("--decode-cache", action="store_true", help="decode each file once (small sets)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument("--modality", choices=["audio", "video", "audio+video"],
+                   help="encoders to fine-tune (default: the preset's); audio+video needs --audio-backbone and "
+                        "--video-backbone")
+    p.add_argument("--head", default="concat-linear",
+                   help="classification head (xmodal.eval.finetune_heads): concat-linear = pooled features of "
+                        "every backbone concatenated -> dropout -> linear")
+    add_engine_args(p.add_argument_group("engine (the pretraining trainer: logs, checkpoints, resume, DDP)"))
     add_geometry_args(p.add_argument_group("input geometry"))
+
+
+def add_engine_args(g: Any) -> None:
+    g.add_argument("--out", metavar="DIR", help="run folder: TensorBoard + CSV logs, config.yaml, checkpoints; "
+                                                "rerunning a killed command resumes from DIR/checkpoints/last.ckpt "
+                                                "(default: a temporary folder, no resume)")
+    g.add_argument("--devices", type=int, default=1, help="devices per node (>1: DDP)")
+    g.add_argument("--num-nodes", type=int, default=1, help="nodes (torchrun/SLURM set the rank variables)")
+    g.add_argument("--strategy", default="auto", choices=["auto", "ddp", "ddp_find_unused_parameters_true", "fsdp"],
+                   help="Lightning strategy")
+    g.add_argument("--precision", choices=["32-true", "bf16-mixed", "16-mixed"],
+                   help="numeric precision (default: bf16-mixed on GPU, else 32-true)")
+    g.add_argument("--progress", default="rich", choices=["rich", "tqdm", "none"], help="progress bar")
+    g.add_argument("--resume", default="auto", choices=["auto", "force", "off"],
+                   help="auto: resume --out's last.ckpt if trained under the same config; force: resume even if not")
+    g.add_argument("--checkpoint-every", type=int, default=500, help="optimizer steps between checkpoints")
+
+
+def engine_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """``TrainerConfig`` fields from the engine flags (precision only when given: the device picks it otherwise)."""
+    fields = {"max_steps": args.max_steps, "devices": args.devices, "num_nodes": args.num_nodes,
+              "strategy": args.strategy, "progress": args.progress, "resume": args.resume,
+              "checkpoint_every_n_steps": args.checkpoint_every}
+    return {**fields, "precision": args.precision} if args.precision else fields
 
 
 def _backbones(args: argparse.Namespace, modalities: tuple[str, ...]) -> dict[str, str]:
     given = {"audio": args.audio_backbone, "video": args.video_backbone}
+    if len(modalities) > 1 and not all(given[m] for m in modalities):
+        raise UsageError(f"{'+'.join(modalities)} fine-tunes both encoders: give --audio-backbone FILE and "
+                         "--video-backbone FILE (--backbone names one backbone only)")
     main = "video" if "video" in modalities else modalities[0]
     if args.backbone:
         given[main] = given[main] or args.backbone
@@ -61,48 +104,69 @@ def run_finetune(args: argparse.Namespace) -> int:
     over = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
     if args.weighted_sampling is not None:
         over["weighted_sampling"] = args.weighted_sampling
+    if args.modality:
+        over["modalities"] = tuple(args.modality.split("+"))
     cfg = replace(cfg, **over)
-    if not args.data:
+    runs = data_manifests(args, args.out)
+    if not runs:
         print("\n".join(f"{k}: {v}" for k, v in asdict(cfg).items()))
         write_json(args.json, {"preset": args.preset, **asdict(cfg)})
         return 0
-    return _train(args, cfg)
+    return _train(args, cfg, runs)
 
 
-def _train(args: argparse.Namespace, cfg: Any) -> int:
+def _train(args: argparse.Namespace, cfg: Any, runs: list[tuple[int | None, str]]) -> int:
+    from pathlib import Path
+
     from xmodal.eval.backbone_features import weights_file
+    from xmodal.eval.finetune_heads import HEADS
     from xmodal.eval.finetune_run import finetune_from_exports
     from xmodal.eval.protocol import FeatureSpec, ProtocolCard, file_sha256, result_payload
 
     start = time.perf_counter()
     backbones = _backbones(args, cfg.modalities)
-    out = finetune_from_exports(backbones, args.data, cfg, geometry_overrides=geometry_overrides(args),
-                                num_workers=args.workers, seed=args.seed, decode_cache=args.decode_cache,
-                                device=args.device, max_steps=args.max_steps)
-    skipped = {k: v["count"] for k, v in out["skipped"].items()}
-    extraction = {"geometry": out["geometry"], "geometry_sources": out["geometry_sources"],
-                  "augmentation": out["augmentation"], "skipped": out["skipped"],
-                  "skipped_clips": sum(skipped.values()),
-                  "manifest": args.data, "manifest_sha256": file_sha256(args.data),
-                  "backbones": {m: {"path": p, "sha256": file_sha256(weights_file(p))} for m, p in backbones.items()}}
-    modality = "+".join(cfg.modalities)
-    spec = FeatureSpec(source="end-to-end fine-tuning", pooling="mean of last-layer patch tokens per backbone, "
-                       "concatenated -> dropout -> linear", modality=modality, train_clips_per_video=1,
-                       test_clips_per_video=cfg.test_clips, clip_aggregation="mean of clip features per video "
-                       "(= mean of clip logits)", extraction=extraction)
+    if args.head not in HEADS:
+        raise UsageError(f"--head {args.head}: unknown head; known: {', '.join(sorted(HEADS))}")
+    rows, outs = [], []
+    for split, manifest in runs:
+        out_dir = str(Path(args.out) / f"split{split}") if args.out and split is not None else args.out
+        out = finetune_from_exports(backbones, manifest, cfg, geometry_overrides=geometry_overrides(args),
+                                    num_workers=args.workers, seed=args.seed, decode_cache=args.decode_cache,
+                                    device=args.device, head=args.head, out_dir=out_dir, **engine_fields(args))
+        metric = "mAP" if out["multilabel"] else "top1"
+        skipped = {k: v["count"] for k, v in out["skipped"].items()}
+        rows.append({**({"split": split} if split is not None else {}), "file": manifest,
+                     "manifest_sha256": file_sha256(manifest), "value": out["metrics"][metric],
+                     "metrics": out["metrics"], "steps": out["steps"], "train_seconds": out["seconds"],
+                     "n_train": out["n_train"], "n_test": out["n_test"], "skipped_clips": skipped,
+                     "out_dir": out["out_dir"], "resumed_from": out["resumed_from"]})
+        outs.append(out)
+        print(f"finetune{'' if split is None else f' split {split}'}: {metric} = {out['metrics'][metric]:.4f} "
+              f"({out['steps']} steps, {out['n_train']} train / {out['n_test']} test videos, skipped {skipped})")
+    first = outs[0]
+    extraction = {"geometry": first["geometry"], "geometry_sources": first["geometry_sources"],
+                  "augmentation": first["augmentation"], "skipped": first["skipped"],
+                  "skipped_clips": sum(sum(r["skipped_clips"].values()) for r in rows),
+                  "manifest": rows[0]["file"], "manifest_sha256": rows[0]["manifest_sha256"],
+                  "backbones": {m: {"path": p, "sha256": file_sha256(weights_file(p))} for m, p in backbones.items()},
+                  "engine": first["trainer"], "out_dir": first["out_dir"], "resumed_from": first["resumed_from"]}
+    aggregation = {"softmax_mean": "mean of the clips' softmax (sigmoid for multi-label) per video",
+                   "feature_mean": "mean of clip features per video (= mean of clip logits)"}[cfg.clip_aggregation]
+    spec = FeatureSpec(source="end-to-end fine-tuning", pooling=f"mean of last-layer patch tokens per backbone -> "
+                       f"head {args.head}", modality="+".join(cfg.modalities), train_clips_per_video=1,
+                       test_clips_per_video=cfg.test_clips, clip_aggregation=aggregation, extraction=extraction)
     card = ProtocolCard(
         protocol="finetune", features=spec, normalization="video: ImageNet mean/std; audio: log-mel mean/std",
-        hyperparameters={"preset": args.preset, **out["config"], "max_steps": args.max_steps},
+        hyperparameters={"preset": args.preset, **first["config"], "head": args.head, "max_steps": args.max_steps},
         selection_rule="fixed preset (no search); the last epoch is scored once on test", seeds=[args.seed],
-        dataset=args.dataset, checkpoint=" + ".join(backbones.values()),
+        dataset=args.dataset, split_files=[r["file"] for r in rows] if len(rows) > 1 else [],
+        checkpoint=" + ".join(backbones.values()),
         checkpoint_sha256=" + ".join(v["sha256"] for v in extraction["backbones"].values()),
     )
-    metric = "mAP" if out["multilabel"] else "top1"
-    row = {"file": args.data, "value": out["metrics"][metric], "metrics": out["metrics"], "steps": out["steps"],
-           "train_seconds": out["seconds"], "n_train": out["n_train"], "n_test": out["n_test"],
-           "skipped_clips": skipped}
-    payload = result_payload(card, metric, [row], time.perf_counter() - start)
-    print(f"finetune: {metric} = {payload['mean']:.4f} ({out['steps']} steps, {out['n_train']} train / "
-          f"{out['n_test']} test videos, skipped {skipped}) [{payload['runtime_s']:.1f}s]")
+    payload = result_payload(card, metric, rows, time.perf_counter() - start)
+    if len(rows) > 1:
+        print_split_table(payload)
+    print(f"finetune: {metric} = {payload['mean']:.4f} ± {payload['std']:.4f} over {len(rows)} split(s) "
+          f"[{payload['runtime_s']:.1f}s]")
     write_json(args.json, payload)
     return 0

@@ -32,6 +32,7 @@ class FinetuneConfig:
     weighted_sampling: bool = False
     weighted_sampling_size: int | None = None
     test_clips: int = 3
+    clip_aggregation: Literal["softmax_mean", "feature_mean"] = "softmax_mean"
     early_stop: bool = False
     modality_lr_scale: tuple[tuple[str, float], ...] = ()
     randaug: tuple[int, float] | None = None

@@ -2,11 +2,11 @@
 
 * :class:`TrainTransform` — per sample, seeded by ``raw["seed"]`` (so a (seed, epoch, video) triple always gives
   the same clip): video = random temporal start, random resized crop (scale 0.08–1, VideoMAE's fine-tuning crop
-  that XKD follows) → ``size``², flip 0.5, RandAugment (``randaug = (magnitude, std)`` of the preset: Table S6
-  "RandAug (9, .05)" read as timm's m9-mstd0.5, see :func:`xmodal.data.video_transforms.rand_augment`),
+  that XKD follows) → ``size``², flip 0.5, RandAugment (``randaug``, the preset's timm string; Table S6's
+  "RandAug (9, .05)" is ``rand-m9-n4-mstd0.05-inc1``, see :class:`xmodal.eval.finetune_augment.RandAugSpec`),
   normalization; audio = random start, volume jitter (Table S7), log-mel, SpecAugment (``specaug_time_freq`` =
   (max time width, max frequency width), ``specaug_masks`` masks of each, 1 when the preset gives none).
-  Table S7's time warp is not implemented.
+  The full recipe (time warp, random erasing, noise, …) is :class:`xmodal.eval.finetune_recipe.RecipeTrainTransform`.
 * :class:`BatchMix` — the preset's mixup/cutmix on the batch (``xmodal.data.mix``). With two modalities both get
   the *same* partner and λ (one generator state replayed), mixup only, since a CutMix box cannot keep λ equal
   across a frame and a spectrogram.
@@ -30,6 +30,7 @@ from xmodal.data.features import build_frontend
 from xmodal.data.mix import MixConfig, mix_batch
 from xmodal.data.views import frame_indices, select_frames, take_samples
 from xmodal.eval.finetune import class_balanced_sampler
+from xmodal.eval.finetune_augment import RandAugSpec
 from xmodal.eval.finetune_config import FinetuneConfig
 from xmodal.eval.geometry import EvalGeometry
 
@@ -43,7 +44,7 @@ def _rand_start(span: float, gen: torch.Generator) -> float:
 class TrainAugConfig:
     crop_scale: tuple[float, float] = (0.08, 1.0)
     flip_p: float = 0.5
-    randaug: tuple[float, float] | None = None
+    randaug: str | None = None
     volume: float = 0.0
     specaug_time_freq: tuple[int, int] | None = None
     specaug_masks: int = 1
@@ -73,7 +74,7 @@ class TrainTransform:
         if vt.bernoulli(gen, a.flip_p):
             video = vt.hflip(video)
         if a.randaug is not None:
-            video = vt.rand_augment(video, gen, magnitude=a.randaug[0], magnitude_std=a.randaug[1])
+            video = RandAugSpec.parse(a.randaug).apply(video, gen)
         return vt.normalize(video, self.mean, self.std)
 
     def _audio(self, wave: Tensor, sr: int, gen: torch.Generator) -> Tensor:

@@ -19,7 +19,7 @@ from xmodal.eval.finetune_augment import (
     time_warp,
 )
 from xmodal.eval.finetune_config import PRESETS, effective_lr, finetune_preset
-from xmodal.eval.finetune_heads import RecipeClassifier, aggregate_views
+from xmodal.eval.finetune_fusion import RecipeClassifier, aggregate_views
 from xmodal.eval.finetune_recipe import masking_groups, recipe_classifier, recipe_geometry, spatial_crops
 from xmodal.eval.geometry import EvalGeometry
 from xmodal.models.vit import vit_tiny
@@ -122,7 +122,7 @@ def test_three_by_three_views_average_softmax() -> None:
     model = recipe_classifier({"video": _video_vit()}, PRESETS["xkd-ucf101"], 6).eval()
     views = torch.randn(2, 3, 3, 3, 8, 32, 32)  # (B, clips, crops, C, T, H, W)
     with torch.no_grad():
-        per_view = model.head([model.backbones["video"].features(views.flatten(0, 2))]).reshape(2, 9, 6)
+        per_view = model.head({"video": model.backbones["video"].features(views.flatten(0, 2))}).reshape(2, 9, 6)
         assert torch.allclose(model({"video": views}).exp(),
                               per_view.softmax(-1).mean(1), atol=1e-5)
 
@@ -184,5 +184,5 @@ def test_presets_flag_paper_code_conflicts() -> None:
         assert getattr(PRESETS[name], field) == paper and getattr(official, field) == code
         assert any(k == field for k, _ in official.departures)
     av = PRESETS["mavil-as20k-av"]
-    assert av.head == "fusion" and av.test_clips == 10 and dict(av.modality_lr_scale) == {"video": 0.5}
+    assert av.head == "mavil-fusion" and av.test_clips == 10 and dict(av.modality_lr_scale) == {"video": 0.5}
     assert PRESETS["mavil-vggsound"].audio_noise == "snr20" and PRESETS["mavil-as20k"].mixup_prob == 0.5

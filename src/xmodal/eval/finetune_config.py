@@ -47,7 +47,7 @@ class FinetuneConfig:
     view_aggregation: Literal["softmax", "sigmoid", "logits"] = "softmax"
     early_stop: bool = False
     modality_lr_scale: tuple[tuple[str, float], ...] = ()
-    head: Literal["concat", "fusion"] = "concat"
+    head: Literal["concat-linear", "mavil-fusion"] = "concat-linear"
     fusion_depth: int = 3
     video_size: int | None = None
     crop_scale: tuple[float, float] = (0.08, 1.0)
@@ -138,7 +138,7 @@ PRESETS: dict[str, FinetuneConfig] = {
 for _name in ("mavil-as2m", "mavil-as20k", "mavil-vggsound"):
     _base = replace(PRESETS[_name], test_clips=10, ft_mask_audio=None)
     PRESETS[f"{_name}-video"] = replace(_base, modalities=("video",))
-    PRESETS[f"{_name}-av"] = replace(_base, modalities=("audio", "video"), head="fusion",
+    PRESETS[f"{_name}-av"] = replace(_base, modalities=("audio", "video"), head="mavil-fusion",
                                      ft_mask_audio=PRESETS[_name].ft_mask_audio, modality_lr_scale=(("video", 0.5),))
 
 _XKD_VIDEO_CODE = {"randaug": "rand-m7-n4-mstd0.5-inc1"}

@@ -42,7 +42,7 @@ from xmodal.eval.finetune_augment import (
     time_warp,
 )
 from xmodal.eval.finetune_config import FinetuneConfig
-from xmodal.eval.finetune_heads import RecipeClassifier
+from xmodal.eval.finetune_fusion import RecipeClassifier
 from xmodal.eval.geometry import EvalGeometry
 
 

@@ -1,12 +1,13 @@
 """Fine-tuning classifiers over one or two backbones: the head, fine-tuning masking and multi-view testing.
 
-* :class:`FusionTransformerHead` — MAViL App. B audio+video fine-tuning: "a 3-layer vanilla Transformer on top of
-  the audio and video encoder". The paper gives no more; our choices: the blocks run over the concatenated patch
-  tokens ``[audio ‖ video]`` with no modality-type embedding (as MAViL's own fusion encoder, §3.1), then a
-  LayerNorm, the mean of each modality's tokens (so 784 video tokens do not outvote 512 audio tokens), the two means
-  concatenated, dropout and a linear layer.
-* :class:`ConcatLinearHead` — pooled features of each backbone, concatenated, dropout, linear: XKD's uni-modal head
-  (pool → dropout 0.5 → linear, Table S6) and, with two backbones, the named alternative to MAViL's fusion head.
+* :class:`FusionTransformerHead` (``"mavil-fusion"``) — MAViL App. B audio+video fine-tuning: "a 3-layer
+  vanilla Transformer on top of the audio and video encoder". The paper gives no more; our choices: the blocks run
+  over the concatenated patch tokens ``[audio ‖ video]`` with no modality-type embedding (as MAViL's own fusion
+  encoder, §3.1), then a LayerNorm, the mean of each modality's tokens (so 784 video tokens do not outvote 512
+  audio tokens), the two means concatenated, dropout and a linear layer.
+* :class:`ConcatLinearHead` (``"concat-linear"``) — pooled features of each backbone, concatenated, dropout,
+  linear: XKD's uni-modal head (pool → dropout 0.5 → linear, Table S6) and, with two backbones, the named
+  alternative to MAViL's fusion head.
 * :class:`RecipeClassifier` — backbones + head. In training it applies fine-tuning masking (a dict modality →
   axis groups of :func:`xmodal.eval.finetune_augment.structured_keep_ids`), which needs ViT backbones
   (``forward(x, mask_keep_ids)``). Inputs may carry view axes after the batch (clips, spatial crops):
@@ -33,7 +34,7 @@ from torch import Tensor, nn
 from xmodal.eval.finetune_augment import AxisGroups, structured_keep_ids
 from xmodal.models.vit import Block, init_weights
 
-HeadKind = Literal["concat", "fusion"]
+HeadKind = Literal["concat-linear", "mavil-fusion"]
 ViewAggregation = Literal["softmax", "sigmoid", "logits"]
 SINGLE_NDIM = {"video": 5, "audio": 4}
 
@@ -50,34 +51,47 @@ def aggregate_views(logits: Tensor, mode: ViewAggregation) -> Tensor:
 
 
 class ConcatLinearHead(nn.Module):
-    def __init__(self, dim: int, num_classes: int, dropout: float = 0.0) -> None:
+    """``cat(features[m] for m in dims) → dropout → linear`` (trunc-normal 0.02 weight, zero bias)."""
+
+    input_kind = "pooled"
+
+    def __init__(self, dims: dict[str, int], num_classes: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.dropout, self.linear = nn.Dropout(dropout), nn.Linear(dim, num_classes)
+        self.order = list(dims)
+        self.dropout, self.linear = nn.Dropout(dropout), nn.Linear(sum(dims.values()), num_classes)
         nn.init.trunc_normal_(self.linear.weight, std=0.02)
         nn.init.zeros_(self.linear.bias)
 
-    def forward(self, pooled: list[Tensor]) -> Tensor:
-        return self.linear(self.dropout(torch.cat(pooled, dim=1)))
+    def forward(self, features: dict[str, Tensor]) -> Tensor:
+        return self.linear(self.dropout(torch.cat([features[m] for m in self.order], dim=1)))
 
 
 class FusionTransformerHead(nn.Module):
-    def __init__(self, dim: int, num_modalities: int, num_classes: int, depth: int = 3, heads: int | None = None,
-                 dropout: float = 0.0) -> None:
+    """MAViL's A+V head over patch tokens ``{modality: (N, L_m, D)}``; see the module doc."""
+
+    input_kind = "tokens"
+
+    def __init__(self, dims: dict[str, int], num_classes: int, dropout: float = 0.0, depth: int = 3,
+                 heads: int | None = None) -> None:
         super().__init__()
-        heads = heads or max(1, dim // 64)
-        self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(depth))
+        widths = set(dims.values())
+        if len(widths) != 1 or len(dims) < 2:
+            raise ValueError(f"the fusion head needs two or more backbones of one width, got {dims}")
+        dim = widths.pop()
+        self.order = list(dims)
+        self.blocks = nn.ModuleList(Block(dim, heads or max(1, dim // 64)) for _ in range(depth))
         self.norm = nn.LayerNorm(dim, eps=1e-6)
         self.blocks.apply(init_weights)
         init_weights(self.norm)
-        self.out = ConcatLinearHead(dim * num_modalities, num_classes, dropout)
+        self.out = ConcatLinearHead(dims, num_classes, dropout)
 
-    def forward(self, tokens: list[Tensor]) -> Tensor:
-        lengths = [t.shape[1] for t in tokens]
-        h = torch.cat(tokens, dim=1)
+    def forward(self, tokens: dict[str, Tensor]) -> Tensor:
+        lengths = [tokens[m].shape[1] for m in self.order]
+        h = torch.cat([tokens[m] for m in self.order], dim=1)
         for block in self.blocks:
             h, _ = block(h)
         parts = self.norm(h).split(lengths, dim=1)
-        return self.out([p.mean(1) for p in parts])
+        return self.out({m: p.mean(1) for m, p in zip(self.order, parts, strict=True)})
 
 
 def _flatten_views(x: Tensor, single_ndim: int) -> tuple[Tensor, int]:
@@ -101,13 +115,13 @@ def _repeat_views(t: Tensor, batch: int, views: int, target: int) -> Tensor:
 class RecipeClassifier(nn.Module):
     """Backbones (``{"audio": ..., "video": ...}``) and a head; see the module doc."""
 
-    def __init__(self, backbones: dict[str, nn.Module], num_classes: int, *, head: HeadKind = "concat",
+    def __init__(self, backbones: dict[str, nn.Module], num_classes: int, *, head: HeadKind = "concat-linear",
                  dropout: float = 0.0, fusion_depth: int = 3, masking: dict[str, AxisGroups] | None = None,
                  view_aggregation: ViewAggregation = "softmax", seed: int = 0) -> None:
         super().__init__()
         self.backbones = nn.ModuleDict(backbones)
-        dims = {int(b.embed_dim) for b in backbones.values()}
-        self.head_kind, self.view_aggregation = head, view_aggregation
+        dims = {m: int(b.embed_dim) for m, b in backbones.items()}
+        self.view_aggregation = view_aggregation
         self.masking = dict(masking or {})
         self.mask_gen = torch.Generator().manual_seed(seed)
         for name in self.masking:
@@ -115,14 +129,12 @@ class RecipeClassifier(nn.Module):
                 raise ValueError(f"fine-tuning masking of {name!r} needs a ViT backbone (tokens), "
                                  f"got {type(self.backbones[name]).__name__}")
         self.head: nn.Module
-        if head == "fusion":
-            if len(dims) != 1 or len(backbones) < 2:
-                raise ValueError(f"the fusion head needs two or more backbones of one width, got dims {sorted(dims)}")
-            self.head = FusionTransformerHead(dims.pop(), len(backbones), num_classes, fusion_depth, dropout=dropout)
-        elif head == "concat":
-            self.head = ConcatLinearHead(sum(int(b.embed_dim) for b in backbones.values()), num_classes, dropout)
+        if head == "mavil-fusion":
+            self.head = FusionTransformerHead(dims, num_classes, dropout, depth=fusion_depth)
+        elif head == "concat-linear":
+            self.head = ConcatLinearHead(dims, num_classes, dropout)
         else:
-            raise ValueError(f"head must be 'concat' or 'fusion', got {head!r}")
+            raise ValueError(f"head must be 'concat-linear' or 'mavil-fusion', got {head!r}")
 
     def _keep_ids(self, name: str, x: Tensor) -> Tensor | None:
         if not (self.training and name in self.masking):
@@ -134,10 +146,10 @@ class RecipeClassifier(nn.Module):
         """Patch tokens ``(N, L, D)`` for the fusion head, pooled ``(N, D)`` features for the concat head."""
         backbone = self.backbones[name]
         keep = self._keep_ids(name, x)
-        if self.head_kind == "concat" and keep is None:
+        if self.head.input_kind == "pooled" and keep is None:
             return backbone.features(x)
         tokens = backbone(x, keep)
-        if self.head_kind == "fusion":
+        if self.head.input_kind == "tokens":
             return tokens[:, 1:]
         return tokens[:, 0] if getattr(backbone, "pool", "mean") == "cls" else tokens[:, 1:].mean(1)
 
@@ -145,7 +157,7 @@ class RecipeClassifier(nn.Module):
         flat = {m: _flatten_views(inputs[m], SINGLE_NDIM.get(m, inputs[m].ndim)) for m in self.backbones}
         batch = next(iter(inputs.values())).shape[0]
         views = max(v for _, v in flat.values())
-        encoded = [_repeat_views(self._encode(m, x), batch, v, views) for m, (x, v) in flat.items()]
+        encoded = {m: _repeat_views(self._encode(m, x), batch, v, views) for m, (x, v) in flat.items()}
         logits = self.head(encoded)
         if views == 1:
             return logits

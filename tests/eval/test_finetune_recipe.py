@@ -186,3 +186,30 @@ def test_presets_flag_paper_code_conflicts() -> None:
     av = PRESETS["mavil-as20k-av"]
     assert av.head == "mavil-fusion" and av.test_clips == 10 and dict(av.modality_lr_scale) == {"video": 0.5}
     assert PRESETS["mavil-vggsound"].audio_noise == "snr20" and PRESETS["mavil-as20k"].mixup_prob == 0.5
+
+
+def _raw(seed: int = 0) -> dict[str, object]:
+    g = torch.Generator().manual_seed(seed)
+    frames = torch.randint(0, 256, (40, 36, 48, 3), generator=g, dtype=torch.uint8)  # 5 s at 8 fps, 36×48
+    return {"video": frames, "fps": 8.0, "audio": torch.randn(16000 * 5, generator=g) * 0.1,
+            "sample_rate": 16000, "seed": seed}
+
+
+def test_recipe_transforms_give_the_preset_shapes() -> None:
+    from xmodal.eval.finetune_augment import AudioMixup as Mix
+    from xmodal.eval.finetune_data import BatchMix
+    from xmodal.eval.finetune_recipe import RecipeTrainTransform, recipe_mix, test_transform
+
+    geom = EvalGeometry(frames=8, size=32, n_mels=32, hop_length=500)
+    video_cfg = finetune_preset("xkd-ucf101", video_size=24)
+    train = RecipeTrainTransform(recipe_geometry(geom, video_cfg), video_cfg)
+    out = train(_raw(1))
+    assert out["video"].shape == (3, 8, 24, 24) and torch.equal(out["video"], train(_raw(1))["video"])
+    test = test_transform(recipe_geometry(geom, video_cfg), video_cfg)(_raw(1))
+    assert test["video"].shape == (3, 3, 8, 24, 24)  # (spatial crops, C, T, H, W)
+    for name in ("xkd-esc50", "mavil-vggsound"):
+        cfg = PRESETS[name]
+        spec = RecipeTrainTransform(recipe_geometry(geom, cfg), cfg)(_raw(2))["audio"]
+        assert spec.shape == (1, 32, 1 + 64000 // 500) and torch.isfinite(spec).all()
+    assert isinstance(recipe_mix(PRESETS["mavil-as20k"]), Mix)
+    assert isinstance(recipe_mix(PRESETS["xkd-ucf101"]), BatchMix) and recipe_mix(PRESETS["mavil-esc"]) is None

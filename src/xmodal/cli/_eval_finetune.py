@@ -16,7 +16,8 @@ from xmodal.cli._common import UsageError, write_json
 from xmodal.cli._eval_inputs import add_geometry_args, geometry_overrides
 
 OVERRIDES = {"epochs": int, "batch_size": int, "lr": float, "test_clips": int, "label_smoothing": float,
-             "mixup_alpha": float, "cutmix_alpha": float, "drop_path": float, "warmup_epochs": float}
+             "mixup_alpha": float, "cutmix_alpha": float, "drop_path": float, "warmup_epochs": float,
+             "video_size": int, "spatial_crops": int}
 
 
 def add_finetune_args(p: argparse.ArgumentParser) -> None:

@@ -32,7 +32,7 @@ from torch import nn
 from torch.utils.data import WeightedRandomSampler
 
 from xmodal.data.collate import SkipCounter
-from xmodal.eval.finetune_config import FinetuneConfig
+from xmodal.eval.finetune_config import FinetuneConfig, effective_lr
 from xmodal.eval.gathered import GatheredPredictions
 from xmodal.training.optim import no_decay_names, warmup_cosine
 
@@ -176,14 +176,14 @@ class FineTuner(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         cfg = self.cfg
-        groups = layer_decay_groups(self.model, cfg.lr, cfg.weight_decay, cfg.layer_decay,
-                                    dict(cfg.modality_lr_scale))
+        lr = effective_lr(cfg)  # MAViL presets: base × batch / 256
+        groups = layer_decay_groups(self.model, lr, cfg.weight_decay, cfg.layer_decay, dict(cfg.modality_lr_scale))
         for g in groups:
             g.pop("names")
-        opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+        opt = torch.optim.AdamW(groups, lr=lr, betas=cfg.betas)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(cfg.warmup_epochs * total / max(1, self.trainer.max_epochs or 1))
-        floor = cfg.min_lr / cfg.lr
+        floor = cfg.min_lr / lr
 
         def factor(step: int) -> float:
             if cfg.schedule == "fixed":
@@ -200,7 +200,9 @@ def finetune(
 ) -> tuple[FineTuner, dict[str, float]]:
     """Fine-tune for ``cfg.epochs`` (override with ``max_epochs=``/``max_steps=``), then test (multi-clip batches
     allowed). A class-balanced run passes a loader built with :func:`class_balanced_sampler`."""
-    module = FineTuner(AVClassifier(backbones, num_classes, cfg.dropout), cfg, num_classes, mix)
+    from xmodal.eval.finetune_recipe import recipe_classifier
+
+    module = FineTuner(recipe_classifier(backbones, cfg, num_classes), cfg, num_classes, mix)
     options = {"max_epochs": cfg.epochs, "logger": False, "enable_checkpointing": False,
                "enable_progress_bar": False, "enable_model_summary": False, **trainer_kwargs}
     trainer = L.Trainer(**options)

@@ -97,8 +97,8 @@ class FusionTransformerHead(nn.Module):
 def _flatten_views(x: Tensor, single_ndim: int) -> tuple[Tensor, int]:
     """``(B, *views, *sample)`` → ``(B·V, *sample)`` and V."""
     extra = x.ndim - single_ndim
-    if extra < 0:
-        raise ValueError(f"input with {x.ndim} dims has fewer than the {single_ndim} of one batch of samples")
+    if extra <= 0:  # one view (or a backbone with its own input layout, e.g. flat features)
+        return x, 1
     views = math.prod(x.shape[1:1 + extra])
     return x.reshape(x.shape[0] * views, *x.shape[1 + extra:]), views
 

@@ -181,3 +181,14 @@ def recipe_classifier(backbones: dict[str, nn.Module], cfg: FinetuneConfig, num_
     return RecipeClassifier(backbones, num_classes, head=cfg.head, dropout=cfg.dropout,
                             fusion_depth=cfg.fusion_depth, masking=masking_groups(cfg),
                             view_aggregation=cfg.view_aggregation, seed=seed)
+
+
+AUGMENTATION_FIELDS = ("crop_scale", "randaug", "random_erase", "mixup_mode", "mixup_prob", "mixup_alpha",
+                       "cutmix_alpha", "ft_mask_audio", "ft_mask_video", "specaug_time_freq", "specaug_masks",
+                       "spec_mask_fill", "volume_jitter", "timewarp_window", "audio_random_crop", "audio_roll",
+                       "audio_noise", "spatial_crops", "view_aggregation")
+
+
+def augmentation_record(cfg: FinetuneConfig) -> dict[str, Any]:
+    """The preset's augmentation fields, for the protocol card."""
+    return {k: getattr(cfg, k) for k in AUGMENTATION_FIELDS}

@@ -20,7 +20,8 @@ from torch import nn
 
 from xmodal.eval.finetune import finetune
 from xmodal.eval.finetune_config import FinetuneConfig
-from xmodal.eval.finetune_data import TrainAugConfig, batch_mix, build_loaders
+from xmodal.eval.finetune_data import build_loaders
+from xmodal.eval.finetune_recipe import augmentation_record, recipe_geometry, recipe_mix
 from xmodal.eval.geometry import EvalGeometry, export_doc, resolve_geometry
 
 VIDEO_FIELDS = ("fps", "frames", "size")
@@ -71,6 +72,11 @@ def finetune_from_exports(
         raise ValueError(f"preset wants modalities {cfg.modalities}, got backbones for {sorted(backbones)}")
     L.seed_everything(seed, workers=True)
     geometry, sources = merged_geometry(backbones, geometry_overrides or {})
+    geometry = recipe_geometry(geometry, cfg)
+    if cfg.video_size is not None and "video" in cfg.modalities:
+        sources["size"] = f"preset: fine-tuning crop {cfg.video_size}² (pos-embed resampled from the export's grid)"
+    if cfg.audio_stats is not None and "audio" in cfg.modalities:
+        sources["logmel_mean"] = sources["logmel_std"] = "preset: dataset statistics (mavil Table 10)"
     index = read_manifest(manifest)
     if not index.split("train").rows or not index.split("test").rows:
         raise ValueError(f"{manifest}: fine-tuning needs 'train' and 'test' rows")
@@ -82,11 +88,11 @@ def finetune_from_exports(
     gpu = device.startswith("cuda") and torch.cuda.is_available()
     trainer_kwargs = {"accelerator": "gpu" if gpu else "cpu", "devices": 1,
                       "precision": "bf16-mixed" if gpu else "32-true", **trainer_kwargs}
-    module, metrics = finetune(models, train_loader, test_loader, cfg, len(index.classes), mix=batch_mix(cfg, seed),
+    module, metrics = finetune(models, train_loader, test_loader, cfg, len(index.classes), mix=recipe_mix(cfg, seed),
                                **trainer_kwargs)
     return {
         "metrics": metrics, "geometry": asdict(geometry), "geometry_sources": sources,
-        "augmentation": asdict(TrainAugConfig.from_preset(cfg)),
+        "augmentation": augmentation_record(cfg),
         "skipped": {k: v.summary() for k, v in module.skips.items()},
         "n_train": len(train_loader.dataset), "n_test": len(test_loader.dataset),  # type: ignore[arg-type]
         "num_classes": len(index.classes), "multilabel": index.multilabel, "seconds": time.perf_counter() - start,

@@ -87,10 +87,11 @@ def _train(args: argparse.Namespace, cfg: Any) -> int:
                   "manifest": args.data, "manifest_sha256": file_sha256(args.data),
                   "backbones": {m: {"path": p, "sha256": file_sha256(weights_file(p))} for m, p in backbones.items()}}
     modality = "+".join(cfg.modalities)
-    spec = FeatureSpec(source="end-to-end fine-tuning", pooling="mean of last-layer patch tokens per backbone, "
-                       "concatenated -> dropout -> linear", modality=modality, train_clips_per_video=1,
-                       test_clips_per_video=cfg.test_clips, clip_aggregation="mean of clip features per video "
-                       "(= mean of clip logits)", extraction=extraction)
+    head = ("3-block fusion Transformer over audio+video patch tokens -> per-modality mean -> concat -> linear"
+            if cfg.head == "mavil-fusion" else "pooled features per backbone, concatenated -> dropout -> linear")
+    spec = FeatureSpec(source="end-to-end fine-tuning", pooling=head, modality=modality, train_clips_per_video=1,
+                       test_clips_per_video=cfg.test_clips, clip_aggregation=f"{cfg.view_aggregation} mean over "
+                       f"{cfg.test_clips} clips x {cfg.spatial_crops} spatial crops", extraction=extraction)
     card = ProtocolCard(
         protocol="finetune", features=spec, normalization="video: ImageNet mean/std; audio: log-mel mean/std",
         hyperparameters={"preset": args.preset, **out["config"], "max_steps": args.max_steps},

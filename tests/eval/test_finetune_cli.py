@@ -75,3 +75,30 @@ def test_batch_mix_uses_one_partner_and_lambda_for_both_modalities() -> None:
     # targets' expected label value, sample by sample
     expected = mixed @ torch.arange(4.0)
     assert torch.allclose(out["video"][:, 0, 0, 0, 0], expected) and torch.allclose(out["audio"][:, 0, 0, 0], expected)
+
+
+def test_finetune_cli_audio_video_modality_uses_both_backbones(bench: dict[str, str], tmp_path: Path) -> None:
+    out, run = tmp_path / "av.json", tmp_path / "run"
+    assert main(["eval", "finetune", "--preset", "xkd-ucf101", "--modality", "audio+video", "--audio-backbone",
+                 bench["audio"], "--video-backbone", bench["video"], "--data", bench["manifest"], "--epochs", "1",
+                 "--batch-size", "6", "--test-clips", "2", "--progress", "none", "--out", str(run),
+                 "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    ext = doc["protocol"]["features"]["extraction"]
+    assert doc["protocol"]["features"]["modality"] == "audio+video"
+    assert set(ext["backbones"]) == {"audio", "video"} and ext["out_dir"] == str(run)
+    assert ext["geometry"]["frames"] == 8 and ext["geometry"]["n_mels"] == 80  # each from its own export
+    state = __import__("torch").load(run / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    assert any(k.startswith("model.backbones.audio.") for k in state)
+    assert any(k.startswith("model.backbones.video.") for k in state)
+    assert state["model.head.1.weight"].shape[1] == 64  # 32 (audio) + 32 (video) pooled features
+
+
+@pytest.mark.parametrize("flags", [["--backbone", "V"], ["--video-backbone", "V"], ["--audio-backbone", "A"]])
+def test_finetune_cli_audio_video_with_one_backbone_is_one_line(
+        flags: list[str], bench: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
+    flags = [bench["video"] if f == "V" else bench["audio"] if f == "A" else f for f in flags]
+    assert main(["eval", "finetune", "--preset", "xkd-ucf101", "--modality", "audio+video", *flags,
+                 "--data", bench["manifest"]]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "--audio-backbone" in err and "--video-backbone" in err

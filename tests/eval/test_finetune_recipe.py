@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from xmodal.data import video_transforms as vt
-from xmodal.eval.finetune import class_balanced_sampler, layer_decay_groups
+from xmodal.eval.finetune import AVClassifier, class_balanced_sampler, layer_decay_groups
 from xmodal.eval.finetune_augment import (
     OFFICIAL_RANDAUG,
     PAPER_RANDAUG,
@@ -19,8 +19,7 @@ from xmodal.eval.finetune_augment import (
     time_warp,
 )
 from xmodal.eval.finetune_config import PRESETS, effective_lr, finetune_preset
-from xmodal.eval.finetune_fusion import RecipeClassifier, aggregate_views
-from xmodal.eval.finetune_recipe import masking_groups, recipe_classifier, recipe_geometry, spatial_crops
+from xmodal.eval.finetune_recipe import masking_groups, recipe_geometry, spatial_crops
 from xmodal.eval.geometry import EvalGeometry
 from xmodal.models.vit import vit_tiny
 
@@ -97,7 +96,7 @@ def test_structured_masking_drops_the_stated_fractions() -> None:
 
 def test_classifier_masks_tokens_only_in_training() -> None:
     seen: list[int] = []
-    model = RecipeClassifier({"audio": _audio_vit()}, 5, masking=masking_groups(PRESETS["mavil-as20k"]))
+    model = AVClassifier({"audio": _audio_vit()}, 5, masking=masking_groups(PRESETS["mavil-as20k"]))
     model.backbones["audio"].blocks[0].register_forward_hook(lambda m, i, o: seen.append(o[0].shape[1]))
     x = {"audio": torch.randn(2, 1, 32, 32)}
     model.train()(x)
@@ -117,19 +116,17 @@ def test_three_by_three_views_average_softmax() -> None:
     assert crops.shape == (3, 3, 4, 8, 8)
     assert torch.equal(crops[0], video[..., :8]) and torch.equal(crops[1], video[..., 2:10])
     assert torch.equal(crops[2], video[..., 4:])
-    logits = torch.randn(4, 9, 6)
-    assert torch.allclose(aggregate_views(logits, "softmax").exp(), logits.softmax(-1).mean(1), atol=1e-6)
-    model = recipe_classifier({"video": _video_vit()}, PRESETS["xkd-ucf101"], 6).eval()
+    model = AVClassifier({"video": _video_vit()}, 6).eval()
     views = torch.randn(2, 3, 3, 3, 8, 32, 32)  # (B, clips, crops, C, T, H, W)
     with torch.no_grad():
         per_view = model.head({"video": model.backbones["video"].features(views.flatten(0, 2))}).reshape(2, 9, 6)
-        assert torch.allclose(model({"video": views}).exp(),
-                              per_view.softmax(-1).mean(1), atol=1e-5)
+        scores = model.clip_scores({"video": views}, multilabel=False)
+    assert torch.allclose(scores, per_view.softmax(-1).mean(1), atol=1e-5)
 
 
 def test_fusion_head_groups_give_the_video_encoder_half_the_lr() -> None:
     cfg = PRESETS["mavil-as20k-av"]
-    model = recipe_classifier({"audio": _audio_vit(), "video": _video_vit()}, cfg, 7)
+    model = AVClassifier({"audio": _audio_vit(), "video": _video_vit()}, 7, head=cfg.head, masking=masking_groups(cfg))
     groups = layer_decay_groups(model, lr=1.0, weight_decay=0.0, layer_decay=0.75,
                                 modality_lr_scale=dict(cfg.modality_lr_scale))
     lr_of = {n: g["lr"] for g in groups for n in g["names"]}
@@ -139,8 +136,9 @@ def test_fusion_head_groups_give_the_video_encoder_half_the_lr() -> None:
     assert {lr_of[n] for n in lr_of if n.startswith("head.")} == {1.0}
     assert any(n.startswith("head.blocks.2.") for n in lr_of)  # three fusion blocks
     with torch.no_grad():  # 10 video clips pair with one audio: logits (B, classes)
-        out = model.eval()({"audio": torch.randn(2, 1, 32, 32), "video": torch.randn(2, 10, 3, 8, 32, 32)})
-    assert out.shape == (2, 7) and torch.isfinite(out).all()
+        out = model.eval().clip_scores({"audio": torch.randn(2, 1, 32, 32), "video": torch.randn(2, 10, 3, 8, 32, 32)},
+                                       multilabel=True)
+    assert out.shape == (2, 7) and ((out > 0) & (out < 1)).all()
 
 
 def test_randaug_specs_and_increasing_maps() -> None:

@@ -36,11 +36,48 @@ def add_finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--workers", type=int, default=0, help="DataLoader workers for decoding")
     p.add_argument("--decode-cache", action="store_true", help="decode each file once (small sets)")
     p.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
+    p.add_argument("--modality", choices=["audio", "video", "audio+video"],
+                   help="encoders to fine-tune (default: the preset's); audio+video needs --audio-backbone and "
+                        "--video-backbone")
+    p.add_argument("--head", default=None,
+                   help="classification head (xmodal.eval.finetune_heads; default: the preset's): concat-linear = "
+                        "pooled features of every backbone concatenated -> dropout -> linear; mavil-fusion = MAViL's "
+                        "3-block Transformer over both encoders' tokens")
+    p.add_argument("--variant", choices=["paper", "official"], default="paper",
+                   help="paper values (default) or the official code's where they disagree (recorded as departures)")
+    add_engine_args(p.add_argument_group("engine (the pretraining trainer: logs, checkpoints, resume, DDP)"))
     add_geometry_args(p.add_argument_group("input geometry"))
+
+
+def add_engine_args(g: Any) -> None:
+    g.add_argument("--out", metavar="DIR", help="run folder: TensorBoard + CSV logs, config.yaml, checkpoints; "
+                                                "rerunning a killed command resumes from DIR/checkpoints/last.ckpt "
+                                                "(default: a temporary folder, no resume)")
+    g.add_argument("--devices", type=int, default=1, help="devices per node (>1: DDP)")
+    g.add_argument("--num-nodes", type=int, default=1, help="nodes (torchrun/SLURM set the rank variables)")
+    g.add_argument("--strategy", default="auto", choices=["auto", "ddp", "ddp_find_unused_parameters_true", "fsdp"],
+                   help="Lightning strategy")
+    g.add_argument("--precision", choices=["32-true", "bf16-mixed", "16-mixed"],
+                   help="numeric precision (default: bf16-mixed on GPU, else 32-true)")
+    g.add_argument("--progress", default="rich", choices=["rich", "tqdm", "none"], help="progress bar")
+    g.add_argument("--resume", default="auto", choices=["auto", "force", "off"],
+                   help="auto: resume --out's last.ckpt if trained under the same config; force: resume even if not")
+    g.add_argument("--checkpoint-every", type=int, default=500, help="optimizer steps between checkpoints")
+
+
+def engine_fields(args: argparse.Namespace) -> dict[str, Any]:
+    """``TrainerConfig`` fields from the engine flags (precision only when given: the device picks it otherwise)."""
+    fields = {"max_steps": args.max_steps, "devices": args.devices, "num_nodes": args.num_nodes,
+              "strategy": args.strategy, "progress": args.progress, "resume": args.resume,
+              "checkpoint_every_n_steps": args.checkpoint_every}
+    return {**fields, "precision": args.precision} if args.precision else fields
 
 
 def _backbones(args: argparse.Namespace, modalities: tuple[str, ...]) -> dict[str, str]:
     given = {"audio": args.audio_backbone, "video": args.video_backbone}
+    if len(modalities) > 1 and not all(given[m] for m in modalities):
+        raise UsageError(f"{'+'.join(modalities)} fine-tunes both encoders: give --audio-backbone FILE and "
+                         "--video-backbone FILE (--backbone names one backbone only)")
     main = "video" if "video" in modalities else modalities[0]
     if args.backbone:
         given[main] = given[main] or args.backbone
@@ -58,10 +95,14 @@ def run_finetune(args: argparse.Namespace) -> int:
     if args.preset == "list":
         print("\n".join(f"{k}: {v.source}" for k, v in PRESETS.items()))
         return 0
-    cfg = finetune_preset(args.preset)
+    cfg = finetune_preset(args.preset, args.variant)
     over = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
+    if args.head is not None:
+        over["head"] = args.head
     if args.weighted_sampling is not None:
         over["weighted_sampling"] = args.weighted_sampling
+    if args.modality:
+        over["modalities"] = tuple(args.modality.split("+"))
     cfg = replace(cfg, **over)
     if not args.data:
         print("\n".join(f"{k}: {v}" for k, v in asdict(cfg).items()))
@@ -72,29 +113,36 @@ def run_finetune(args: argparse.Namespace) -> int:
 
 def _train(args: argparse.Namespace, cfg: Any) -> int:
     from xmodal.eval.backbone_features import weights_file
+    from xmodal.eval.finetune_heads import HEADS
     from xmodal.eval.finetune_run import finetune_from_exports
     from xmodal.eval.protocol import FeatureSpec, ProtocolCard, file_sha256, result_payload
 
     start = time.perf_counter()
     backbones = _backbones(args, cfg.modalities)
+    if cfg.head not in HEADS:
+        raise UsageError(f"--head {cfg.head}: unknown head; known: {', '.join(sorted(HEADS))}")
     out = finetune_from_exports(backbones, args.data, cfg, geometry_overrides=geometry_overrides(args),
                                 num_workers=args.workers, seed=args.seed, decode_cache=args.decode_cache,
-                                device=args.device, max_steps=args.max_steps)
+                                device=args.device, head=cfg.head, out_dir=args.out, **engine_fields(args))
     skipped = {k: v["count"] for k, v in out["skipped"].items()}
     extraction = {"geometry": out["geometry"], "geometry_sources": out["geometry_sources"],
                   "augmentation": out["augmentation"], "skipped": out["skipped"],
                   "skipped_clips": sum(skipped.values()),
                   "manifest": args.data, "manifest_sha256": file_sha256(args.data),
-                  "backbones": {m: {"path": p, "sha256": file_sha256(weights_file(p))} for m, p in backbones.items()}}
+                  "backbones": {m: {"path": p, "sha256": file_sha256(weights_file(p))} for m, p in backbones.items()},
+                  "engine": out["trainer"], "out_dir": out["out_dir"], "resumed_from": out["resumed_from"]}
     modality = "+".join(cfg.modalities)
-    head = ("3-block fusion Transformer over audio+video patch tokens -> per-modality mean -> concat -> linear"
-            if cfg.head == "mavil-fusion" else "pooled features per backbone, concatenated -> dropout -> linear")
-    spec = FeatureSpec(source="end-to-end fine-tuning", pooling=head, modality=modality, train_clips_per_video=1,
-                       test_clips_per_video=cfg.test_clips, clip_aggregation=f"{cfg.view_aggregation} mean over "
-                       f"{cfg.test_clips} clips x {cfg.spatial_crops} spatial crops", extraction=extraction)
+    aggregation = {"softmax_mean": "mean of the views' softmax (sigmoid for multi-label) per video",
+                   "feature_mean": "mean of the views' features per video"}[cfg.clip_aggregation]
+    pooling = ("patch tokens of both encoders -> 3-block fusion Transformer -> per-modality mean -> concat -> linear"
+               if cfg.head == "mavil-fusion" else f"mean of last-layer patch tokens per backbone -> head {cfg.head}")
+    spec = FeatureSpec(source="end-to-end fine-tuning", pooling=pooling, modality=modality, train_clips_per_video=1,
+                       test_clips_per_video=cfg.test_clips,
+                       clip_aggregation=f"{aggregation} ({cfg.test_clips} clips x {cfg.spatial_crops} spatial crops)",
+                       extraction=extraction)
     card = ProtocolCard(
         protocol="finetune", features=spec, normalization="video: ImageNet mean/std; audio: log-mel mean/std",
-        hyperparameters={"preset": args.preset, **out["config"], "max_steps": args.max_steps},
+        hyperparameters={"preset": args.preset, "variant": args.variant, **out["config"], "max_steps": args.max_steps},
         selection_rule="fixed preset (no search); the last epoch is scored once on test", seeds=[args.seed],
         dataset=args.dataset, checkpoint=" + ".join(backbones.values()),
         checkpoint_sha256=" + ".join(v["sha256"] for v in extraction["backbones"].values()),

@@ -1,14 +1,16 @@
 """End-to-end fine-tuning (XKD §A.6, MAViL App. B) as a LightningModule over any backbone(s).
 
-* :class:`AVClassifier` — audio-only, video-only or audio+video: pooled ``features()`` of each backbone are
-  concatenated and fed to dropout → linear (MAViL's fusion head is this concatenation + linear).
+* :class:`AVClassifier` — audio-only, video-only or audio+video backbones and a named head
+  (:mod:`xmodal.eval.finetune_heads`: ``concat-linear``, or MAViL's ``mavil-fusion`` Transformer over patch
+  tokens), with fine-tuning masking in training and multi-view (clips × spatial crops) inputs.
 * :func:`layer_decay_groups` — layer-wise LR decay (Bao et al. 2021, xkd Table S6/S7): a ViT exposing
   ``blocks`` gets LR·decay^(L+1−i) for layer i (embedding 0, block j → j+1, final norm and head L+1);
   other backbones form one group. Norms, biases, CLS and positional embeddings get no weight decay.
 * :class:`FineTuner` — soft-target CE with label smoothing or BCE (multi-label, or mixup per MAViL), an
   optional ``mix(inputs, targets) -> (inputs, targets)`` callable (mixup/cutmix from the data package),
-  warm-up + cosine or fixed LR per step, and multi-clip testing: clip features are averaged per sample before
-  the linear head, which equals averaging the clip logits.
+  warm-up + cosine or fixed LR per step from the preset's effective LR (MAViL: base × batch / 256), and
+  multi-view testing: the mean of the views' softmax/sigmoid (``clip_aggregation="softmax_mean"``) or of their
+  features (``"feature_mean"``).
 * :func:`class_balanced_sampler` — MAViL App. B: weight of a sample = Σ_{c ∈ labels} 1000 / (n_c + 0.01).
 * Test metrics are computed on the predictions of *all* processes: under DDP each process tests a shard, and
   :class:`~xmodal.eval.gathered.GatheredPredictions` (a torchmetrics metric) all-gathers logits, labels and dataset
@@ -16,13 +18,15 @@
 * Batches from ``collate_samples`` may have lost undecodable samples (or hold only ``skipped``): such steps are
   skipped and every dropped sample is counted in ``FineTuner.skips`` (``{"train": SkipCounter, "test": ...}``).
   The training dataset's ``set_epoch`` is called every epoch, so clip starts and augmentations change.
-Drop path belongs to the backbone (built with it); RandAugment/SpecAugment belong to the data pipeline.
+Drop path belongs to the backbone (built with it); augmentation belongs to the data pipeline
+(:mod:`xmodal.eval.finetune_recipe`).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as L
@@ -31,8 +35,11 @@ import torch
 from torch import nn
 from torch.utils.data import WeightedRandomSampler
 
-from xmodal.data.collate import SkipCounter
+from xmodal.data.collate import SkipCounter, slice_batch
+from xmodal.eval.finetune_augment import AxisGroups
 from xmodal.eval.finetune_config import FinetuneConfig, effective_lr
+from xmodal.eval.finetune_fusion import flatten_views, keep_ids, repeat_views
+from xmodal.eval.finetune_heads import build_head
 from xmodal.eval.gathered import GatheredPredictions
 from xmodal.training.optim import no_decay_names, warmup_cosine
 
@@ -41,28 +48,64 @@ _SINGLE_NDIM = {"video": 5, "audio": 4}
 
 
 class AVClassifier(nn.Module):
-    def __init__(self, backbones: dict[str, nn.Module], num_classes: int, dropout: float = 0.0) -> None:
+    """Backbones (modality → module with ``features()`` and ``embed_dim``) + a head from
+    :mod:`xmodal.eval.finetune_heads` (default ``concat-linear``; ``mavil-fusion`` reads patch tokens).
+
+    ``masking`` (modality → axis groups, :func:`xmodal.eval.finetune_fusion.keep_ids`) is MAViL's fine-tuning
+    masking: in training the backbone encodes only the kept tokens. Inputs may carry view axes after the batch
+    (clips × spatial crops); :meth:`forward` averages a pooled head's features over the views (the feature-mean
+    test) and a token head's logits, :meth:`clip_scores` averages per-view probabilities (XKD's official test).
+    """
+
+    def __init__(self, backbones: dict[str, nn.Module], num_classes: int, dropout: float = 0.0,
+                 head: str = "concat-linear", masking: dict[str, AxisGroups] | None = None, seed: int = 0) -> None:
         super().__init__()
         self.backbones = nn.ModuleDict(backbones)
-        dim = sum(int(b.embed_dim) for b in backbones.values())
-        self.head = nn.Sequential(nn.Dropout(dropout), nn.Linear(dim, num_classes))
-        nn.init.trunc_normal_(self.head[1].weight, std=0.02)
-        nn.init.zeros_(self.head[1].bias)
+        self.head = build_head(head, {m: int(b.embed_dim) for m, b in backbones.items()}, num_classes, dropout)
+        self.masking = dict(masking or {})
+        self.mask_gen = torch.Generator().manual_seed(seed)
 
-    def pooled(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
-        """Concatenated features; a tensor with an extra clip dim (B, K, ...) is averaged over its K clips."""
-        feats = []
-        for name, backbone in self.backbones.items():
-            x = inputs[name]
-            if x.ndim == _SINGLE_NDIM.get(name, x.ndim) + 1:
-                b, k = x.shape[:2]
-                feats.append(backbone.features(x.flatten(0, 1)).reshape(b, k, -1).mean(1))
-            else:
-                feats.append(backbone.features(x))
-        return torch.cat(feats, dim=1)
+    def _encode(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Pooled ``(N, D)`` features for a pooled head, patch tokens ``(N, L, D)`` for a token head."""
+        backbone = self.backbones[name]
+        keep = keep_ids(backbone, x, self.masking[name], self.mask_gen) if self.training and name in self.masking \
+            else None
+        tokens_head = getattr(self.head, "input_kind", "pooled") == "tokens"
+        if not tokens_head and keep is None:
+            return backbone.features(x)
+        tokens = backbone(x, keep)
+        if tokens_head:
+            return tokens[:, 1:]
+        return tokens[:, 0] if getattr(backbone, "pool", "mean") == "cls" else tokens[:, 1:].mean(1)
+
+    def view_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(B, V, C)`` logits of every view (modalities with fewer views paired with each)."""
+        flat = {m: flatten_views(inputs[m], _SINGLE_NDIM.get(m, inputs[m].ndim)) for m in self.backbones}
+        batch = next(iter(inputs.values())).shape[0]
+        views = max(v for _, v in flat.values())
+        encoded = {m: repeat_views(self._encode(m, x), batch, v, views) for m, (x, v) in flat.items()}
+        return self.head(encoded).reshape(batch, views, -1)
+
+    def pooled(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Features per modality, averaged over the input's views."""
+        feats = {}
+        for name in self.backbones:
+            x, views = flatten_views(inputs[name], _SINGLE_NDIM.get(name, inputs[name].ndim))
+            f = self._encode(name, x)
+            feats[name] = f.reshape(-1, views, *f.shape[1:]).mean(1)
+        return feats
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        if getattr(self.head, "input_kind", "pooled") == "tokens":
+            return self.view_logits(inputs).mean(1)
         return self.head(self.pooled(inputs))
+
+    def clip_scores(self, inputs: dict[str, torch.Tensor], multilabel: bool) -> torch.Tensor:
+        """Mean over a video's views of the per-view softmax (sigmoid when ``multilabel``), as XKD's official
+        test does (3 temporal × 3 spatial views); (B, C). Inputs without view axes count as one view."""
+        logits = self.view_logits(inputs)
+        probs = logits.sigmoid() if multilabel else logits.softmax(dim=-1)
+        return probs.mean(1)
 
 
 def _layer_id(rest: str, depth: int) -> int:
@@ -118,6 +161,7 @@ class FineTuner(L.LightningModule):
         self.predictions = GatheredPredictions()
         self.last_metrics: dict[str, float] = {}
         self.skips = {"train": SkipCounter(), "test": SkipCounter()}
+        self._replay: dict[str, Any] | None = None
 
     def _usable(self, batch: dict[str, Any], stage: str) -> bool:
         self.skips[stage].update(batch)
@@ -140,22 +184,36 @@ class FineTuner(L.LightningModule):
             return nn.functional.binary_cross_entropy_with_logits(logits, targets)
         return -(targets * logits.log_softmax(dim=1)).sum(dim=1).mean()
 
-    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor | None:
-        if not self._usable(batch, "train"):
-            return None
+    def training_step(self, batch: dict[str, Any], batch_idx: int) -> torch.Tensor:
+        """A batch whose samples were all skipped replays this rank's previous batch with weight 0 (as
+        ``BaseMethod`` does in pretraining): every DDP rank then runs the same gradient all-reduce."""
+        weight = 1.0
+        if self._usable(batch, "train"):
+            self._replay = slice_batch(batch, 2)
+        elif self._replay is not None:
+            batch, weight = self._replay, 0.0
+        else:
+            files = ", ".join(p for p, _ in batch.get("skipped", [])[:3])
+            raise RuntimeError(f"every sample of this rank's first fine-tuning batch was skipped ({files}); fix the "
+                               "files (xmodal data check) or drop them from the manifest")
         inputs = {m: batch[m] for m in self.cfg.modalities}
         targets = self._targets(batch["label"])
-        if self.mix is not None:
+        if self.mix is not None and weight:
             inputs, targets = self.mix(inputs, targets)
-        loss = self.loss(self.model(inputs), targets)
-        self.log("train/loss", loss, prog_bar=True, batch_size=targets.shape[0])
+        loss = self.loss(self.model(inputs), targets) * weight
+        if weight:
+            self.log("train/loss", loss, prog_bar=True, batch_size=targets.shape[0])
         return loss
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
         if not self._usable(batch, "test"):
             return
-        logits = self.model({m: batch[m] for m in self.cfg.modalities})
-        self.predictions.update(logits, batch["label"], batch.get("index"))
+        inputs = {m: batch[m] for m in self.cfg.modalities}
+        if self.cfg.clip_aggregation == "softmax_mean":
+            scores = self.model.clip_scores(inputs, multilabel=self.cfg.loss == "bce" or self.cfg.multilabel)
+        else:
+            scores = self.model(inputs)
+        self.predictions.update(scores, batch["label"], batch.get("index"))
 
     test_step = validation_step
 
@@ -196,16 +254,19 @@ class FineTuner(L.LightningModule):
 
 def finetune(
     backbones: dict[str, nn.Module], train_loader: Any, test_loader: Any, cfg: FinetuneConfig, num_classes: int,
-    *, mix: MixFn | None = None, **trainer_kwargs: Any,
+    *, mix: MixFn | None = None, head: str | None = None, out_dir: str | Path | None = None,
+    run_config: Any = None, **trainer_fields: Any,
 ) -> tuple[FineTuner, dict[str, float]]:
-    """Fine-tune for ``cfg.epochs`` (override with ``max_epochs=``/``max_steps=``), then test (multi-clip batches
-    allowed). A class-balanced run passes a loader built with :func:`class_balanced_sampler`."""
-    from xmodal.eval.finetune_recipe import recipe_classifier
+    """Fine-tune for ``cfg.epochs`` on the training engine (:func:`xmodal.eval.finetune_engine.fit_and_test`), then
+    test (multi-clip batches allowed). ``trainer_fields`` are :class:`~xmodal.training.trainer.TrainerConfig`
+    fields (``max_steps=``, ``devices=``, ``strategy=`` …); without ``out_dir`` logs and checkpoints go to a
+    temporary folder (no resume). The model is the preset's (``cfg.head``, fine-tuning masking); ``head`` overrides
+    the preset's head. A class-balanced run passes a loader built with :func:`class_balanced_sampler`."""
+    from xmodal.eval.finetune_engine import fit_and_test, trainer_config
+    from xmodal.eval.finetune_recipe import masking_groups
 
-    module = FineTuner(recipe_classifier(backbones, cfg, num_classes), cfg, num_classes, mix)
-    options = {"max_epochs": cfg.epochs, "logger": False, "enable_checkpointing": False,
-               "enable_progress_bar": False, "enable_model_summary": False, **trainer_kwargs}
-    trainer = L.Trainer(**options)
-    trainer.fit(module, train_loader)
-    trainer.test(module, test_loader, verbose=False)
-    return module, dict(module.last_metrics)
+    model = AVClassifier(backbones, num_classes, cfg.dropout, head=head or cfg.head, masking=masking_groups(cfg))
+    module = FineTuner(model, cfg, num_classes, mix)
+    metrics = fit_and_test(module, train_loader, test_loader, trainer_config(cfg, **trainer_fields), out_dir,
+                           run_config)
+    return module, metrics

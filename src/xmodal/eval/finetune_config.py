@@ -44,11 +44,10 @@ class FinetuneConfig:
     weighted_sampling_size: int | None = None
     test_clips: int = 3
     spatial_crops: int = 1
-    view_aggregation: Literal["softmax", "sigmoid", "logits"] = "softmax"
+    clip_aggregation: Literal["softmax_mean", "feature_mean"] = "softmax_mean"
     early_stop: bool = False
     modality_lr_scale: tuple[tuple[str, float], ...] = ()
-    head: Literal["concat-linear", "mavil-fusion"] = "concat-linear"
-    fusion_depth: int = 3
+    head: str = "concat-linear"
     video_size: int | None = None
     crop_scale: tuple[float, float] = (0.08, 1.0)
     randaug: str | None = None
@@ -77,7 +76,7 @@ _XKD_HEAD = ("head_init", "linear head initialised trunc-normal(0.02); the offic
              "and N(0, 0.01) (audio) initialisation")
 _S6 = FinetuneConfig(
     source="xkd Table S6", epochs=100, batch_size=96, betas=(0.9, 0.999), min_lr=1e-6, weight_decay=0.05,
-    label_smoothing=0.1, drop_path=0.0, dropout=0.5, test_clips=3, spatial_crops=3, view_aggregation="softmax",
+    label_smoothing=0.1, drop_path=0.0, dropout=0.5, test_clips=3, spatial_crops=3,
     video_size=224, crop_scale=(0.2, 0.766), randaug="rand-m9-n4-mstd0.05-inc1", random_erase=0.25,
     departures=(_XKD_HEAD,
                 ("pos_embed", "112² → 224² positional embeddings resampled to the exact grid (size=); the official "
@@ -86,13 +85,13 @@ _S6 = FinetuneConfig(
 _S7 = FinetuneConfig(
     source="xkd Table S7", modalities=("audio",), batch_size=64, betas=(0.9, 0.999), volume_jitter=0.2,
     specaug_time_freq=(20, 10), specaug_masks=2, spec_mask_fill="mean", timewarp_window=20, audio_random_crop=True,
-    drop_path=0.0, layer_decay=0.65, view_aggregation="softmax",
+    drop_path=0.0, layer_decay=0.65,
     departures=(_XKD_HEAD,),
 )
 _T10 = FinetuneConfig(
     source="mavil Table 10", modalities=("audio",), betas=(0.9, 0.95), weight_decay=1e-5, min_lr=1e-6, drop_path=0.1,
     layer_decay=0.75, lr_scaling="batch/256", audio_roll=True, ft_mask_audio=(0.2, 0.2), ft_mask_video=(0.2, 0.2),
-    video_size=224, crop_scale=(0.2, 1.0), test_clips=1, view_aggregation="sigmoid", loss="bce",
+    video_size=224, crop_scale=(0.2, 1.0), test_clips=1, loss="bce",
     departures=(
         ("layer_decay", "Table 10 gives no layer decay; AudioMAE's 0.75 is used"),
         ("mixup_domain", "AudioMAE mixes waveforms before the filterbank with a partner drawn from the whole "
@@ -115,7 +114,7 @@ PRESETS: dict[str, FinetuneConfig] = {
                          weight_decay=0.005, dropout=0.5, loss="ce", test_clips=3),
     "xkd-fsd50k": _with_departure(
         replace(_S7, epochs=30, schedule="fixed", warmup_epochs=0, lr=1e-4, min_lr=1e-4, weight_decay=1e-5,
-                dropout=0.3, loss="bce", multilabel=True, early_stop=True, test_clips=8, view_aggregation="sigmoid"),
+                dropout=0.3, loss="bce", multilabel=True, early_stop=True, test_clips=8),
         "early_stop", "Table S7's early stopping is not acted on: the last epoch is scored"),
     "mavil-as2m": replace(_T10, **_AUDIOSET, **_MIX, lr=2e-4, warmup_epochs=20, epochs=100, batch_size=512,
                           weighted_sampling=True, weighted_sampling_size=200_000, specaug_time_freq=(192, 48),
@@ -126,7 +125,7 @@ PRESETS: dict[str, FinetuneConfig] = {
                               weighted_sampling=True, weighted_sampling_size=200_000, specaug_time_freq=(192, 48),
                               audio_noise="snr20", audio_stats=(-5.189, 3.260)),
     "mavil-esc": replace(_T10, lr=1e-3, warmup_epochs=4, epochs=60, batch_size=64, specaug_time_freq=(96, 24),
-                         loss="ce", view_aggregation="softmax", audio_stats=(-6.627, 5.359)),
+                         loss="ce", audio_stats=(-6.627, 5.359)),
     "mavil-spc": _with_departure(
         replace(_T10, **_MIX, lr=1e-3, warmup_epochs=1, epochs=10, batch_size=256, specaug_time_freq=(48, 48),
                 audio_noise="snr20", audio_stats=(-6.702, 5.448)),

@@ -14,8 +14,8 @@
 * :class:`SpatialCropsTransform` — test views: the short side resized to ``size``, then ``spatial_crops`` crops
   spread along the long side (start, centre, end for 3; XKD's official ``uniform_crop``) → video
   ``(S, 3, T, size, size)``; with the dataset's uniformly spaced clips this gives XKD's 3 temporal × 3 spatial views.
-* :func:`recipe_mix` — timm-style mixup/cutmix (XKD) or AudioMAE mixup (MAViL); :func:`recipe_classifier` — the
-  head, fine-tuning masking and view aggregation of the preset.
+* :func:`recipe_mix` — timm-style mixup/cutmix (XKD) or AudioMAE mixup (MAViL); :func:`masking_groups` — the
+  preset's fine-tuning masking for :class:`xmodal.eval.finetune.AVClassifier`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Any
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from xmodal.data import video_transforms as vt
 from xmodal.data.audio_transforms import cyclic_roll, random_resized_crop_spec, spec_augment, volume_jitter
@@ -42,7 +42,6 @@ from xmodal.eval.finetune_augment import (
     time_warp,
 )
 from xmodal.eval.finetune_config import FinetuneConfig
-from xmodal.eval.finetune_fusion import RecipeClassifier
 from xmodal.eval.geometry import EvalGeometry
 
 
@@ -176,17 +175,10 @@ def masking_groups(cfg: FinetuneConfig) -> dict[str, AxisGroups]:
     return out
 
 
-def recipe_classifier(backbones: dict[str, nn.Module], cfg: FinetuneConfig, num_classes: int,
-                      seed: int = 0) -> RecipeClassifier:
-    return RecipeClassifier(backbones, num_classes, head=cfg.head, dropout=cfg.dropout,
-                            fusion_depth=cfg.fusion_depth, masking=masking_groups(cfg),
-                            view_aggregation=cfg.view_aggregation, seed=seed)
-
-
 AUGMENTATION_FIELDS = ("crop_scale", "randaug", "random_erase", "mixup_mode", "mixup_prob", "mixup_alpha",
                        "cutmix_alpha", "ft_mask_audio", "ft_mask_video", "specaug_time_freq", "specaug_masks",
                        "spec_mask_fill", "volume_jitter", "timewarp_window", "audio_random_crop", "audio_roll",
-                       "audio_noise", "spatial_crops", "view_aggregation")
+                       "audio_noise", "spatial_crops", "clip_aggregation")
 
 
 def augmentation_record(cfg: FinetuneConfig) -> dict[str, Any]:

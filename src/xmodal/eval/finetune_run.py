@@ -59,14 +59,20 @@ def merged_geometry(backbones: dict[str, str], overrides: dict[str, Any]) -> tup
 def finetune_from_exports(
     backbones: dict[str, str], manifest: str | Path, cfg: FinetuneConfig, *,
     geometry_overrides: dict[str, Any] | None = None, num_workers: int = 0, seed: int = 0,
-    decode_cache: bool = False, device: str = "cpu", **trainer_kwargs: Any,
+    decode_cache: bool = False, device: str = "cpu", head: str | None = None, out_dir: str | Path | None = None,
+    **trainer_fields: Any,
 ) -> dict[str, Any]:
-    """Train + test; returns metrics, geometry (+ sources), skip counts, sizes and timings for the card. The
-    metric follows the data (mAP for a multi-label manifest, else top-1); the loss follows the preset (BCE presets
-    such as mavil-vggsound stay BCE on single-label data)."""
+    """Train + test on the engine (:mod:`xmodal.eval.finetune_engine`; ``trainer_fields`` are
+    :class:`~xmodal.training.trainer.TrainerConfig` fields such as ``max_steps``, ``devices``, ``strategy``);
+    returns metrics, geometry (+ sources), skip counts, sizes and timings for the card. The metric follows the data
+    (mAP for a multi-label manifest, else top-1); the loss follows the preset (BCE presets such as mavil-vggsound
+    stay BCE on single-label data). With ``out_dir`` a killed run resumes when the same command is run again."""
     import lightning.pytorch as L
 
     from xmodal.data.dataset import read_manifest
+    from xmodal.eval.backbone_features import weights_file
+    from xmodal.eval.finetune_engine import FinetuneRun, trainer_config
+    from xmodal.eval.protocol import file_sha256
 
     if set(backbones) != set(cfg.modalities):
         raise ValueError(f"preset wants modalities {cfg.modalities}, got backbones for {sorted(backbones)}")
@@ -86,10 +92,15 @@ def finetune_from_exports(
                                               decode_cache=decode_cache)
     models = {m: load_for_finetune(p, cfg.drop_path) for m, p in backbones.items()}
     gpu = device.startswith("cuda") and torch.cuda.is_available()
-    trainer_kwargs = {"accelerator": "gpu" if gpu else "cpu", "devices": 1,
-                      "precision": "bf16-mixed" if gpu else "32-true", **trainer_kwargs}
+    tcfg = trainer_config(cfg, **{"accelerator": "gpu" if gpu else "cpu",
+                                  "precision": "bf16-mixed" if gpu else "32-true", "num_workers": num_workers,
+                                  "seed": seed, **trainer_fields})
+    head = head or cfg.head
+    inputs = {"backbones_sha256": {m: file_sha256(weights_file(p)) for m, p in backbones.items()},
+              "manifest_sha256": file_sha256(manifest), "seed": seed, "geometry": asdict(geometry), "head": head}
     module, metrics = finetune(models, train_loader, test_loader, cfg, len(index.classes), mix=recipe_mix(cfg, seed),
-                               **trainer_kwargs)
+                               head=head, out_dir=out_dir, run_config=FinetuneRun(cfg, tcfg, inputs),
+                               **asdict(tcfg))
     return {
         "metrics": metrics, "geometry": asdict(geometry), "geometry_sources": sources,
         "augmentation": augmentation_record(cfg),
@@ -97,4 +108,6 @@ def finetune_from_exports(
         "n_train": len(train_loader.dataset), "n_test": len(test_loader.dataset),  # type: ignore[arg-type]
         "num_classes": len(index.classes), "multilabel": index.multilabel, "seconds": time.perf_counter() - start,
         "steps": int(module.global_step), "config": json.loads(json.dumps(asdict(cfg))),
+        "trainer": json.loads(json.dumps(asdict(tcfg))), "out_dir": str(out_dir) if out_dir else None,
+        "resumed_from": str(module.resumed_from) if module.resumed_from else None,
     }

@@ -211,3 +211,16 @@ def test_recipe_transforms_give_the_preset_shapes() -> None:
         assert spec.shape == (1, 32, 1 + 64000 // 500) and torch.isfinite(spec).all()
     assert isinstance(recipe_mix(PRESETS["mavil-as20k"]), Mix)
     assert isinstance(recipe_mix(PRESETS["xkd-ucf101"]), BatchMix) and recipe_mix(PRESETS["mavil-esc"]) is None
+
+
+def test_finetuner_optimizer_runs_at_the_effective_lr() -> None:
+    from types import SimpleNamespace
+
+    from xmodal.eval.finetune import FineTuner
+
+    cfg = finetune_preset("mavil-as20k", warmup_epochs=0)
+    module = FineTuner(AVClassifier({"audio": _audio_vit()}, 5), cfg, num_classes=5)
+    module._trainer = SimpleNamespace(estimated_stepping_batches=10, max_epochs=1)  # only what the schedule reads
+    opt = module.configure_optimizers()["optimizer"]
+    top = max(g["lr"] for g in opt.param_groups)
+    assert top == pytest.approx(1e-3 * 64 / 256)  # not the base 1e-3

@@ -68,8 +68,9 @@ class AVClassifier(nn.Module):
     def _encode(self, name: str, x: torch.Tensor) -> torch.Tensor:
         """Pooled ``(N, D)`` features for a pooled head, patch tokens ``(N, L, D)`` for a token head."""
         backbone = self.backbones[name]
-        keep = keep_ids(backbone, x, self.masking[name], self.mask_gen) if self.training and name in self.masking \
-            else None
+        keep = None
+        if self.training and name in self.masking:
+            keep = keep_ids(backbone, x, self.masking[name], self.mask_gen)
         tokens_head = getattr(self.head, "input_kind", "pooled") == "tokens"
         if not tokens_head and keep is None:
             return backbone.features(x)

@@ -45,6 +45,14 @@ def test_xkd_video_presets_fine_tune_at_224_from_the_112_grid() -> None:
     assert torch.equal(model.pos_embed_for((8, 7, 7)), model.pos_embed)
 
 
+def test_mavil_dataset_statistics_apply_to_a_kaldi_fbank_export_only() -> None:
+    cfg = PRESETS["mavil-vggsound"]
+    kaldi = recipe_geometry(EvalGeometry(frontend="kaldi_fbank", n_mels=128, audio_frames=1024), cfg)
+    assert (kaldi.logmel_mean, kaldi.logmel_std) == (-5.189, 3.260)
+    logmel = recipe_geometry(EvalGeometry(logmel_mean=-5.0, logmel_std=4.0), cfg)
+    assert (logmel.logmel_mean, logmel.logmel_std) == (-5.0, 4.0)
+
+
 def test_mavil_lr_is_base_times_batch_over_256_and_xkd_lr_is_unscaled() -> None:
     assert effective_lr(PRESETS["mavil-as20k"]) == pytest.approx(1e-3 * 64 / 256)
     assert effective_lr(PRESETS["mavil-esc"]) == pytest.approx(1e-3 * 64 / 256)

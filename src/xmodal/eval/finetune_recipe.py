@@ -3,7 +3,7 @@
 
 * :func:`recipe_geometry` — the preset's crop size (XKD fine-tunes at 224² from a 112² pre-training grid; the ViT
   resamples its positional embedding to the new grid, :func:`xmodal.models.vit.interpolate_pos_embed`) and its
-  dataset statistics for the audio front-end (MAViL Table 10).
+  dataset statistics for a Kaldi-fbank audio front-end (MAViL Table 10).
 * :class:`RecipeTrainTransform` — per sample, seeded by ``raw["seed"]``. Video: random temporal start, multi-scale
   crop (``crop_scale``, aspect 3/4–4/3) → size², flip 0.5, RandAugment (``randaug``, a timm string), ImageNet
   normalization, random erasing (``random_erase``). XKD's code runs RandAugment on the full frames before the crop;
@@ -45,12 +45,18 @@ from xmodal.eval.finetune_config import FinetuneConfig
 from xmodal.eval.geometry import EvalGeometry
 
 
+def uses_audio_stats(geometry: EvalGeometry, cfg: FinetuneConfig) -> bool:
+    """MAViL Table 10's statistics describe its Kaldi fbank; an export with another front-end keeps its own."""
+    return cfg.audio_stats is not None and "audio" in cfg.modalities and geometry.frontend == "kaldi_fbank"
+
+
 def recipe_geometry(geometry: EvalGeometry, cfg: FinetuneConfig) -> EvalGeometry:
-    """The export's geometry with the preset's crop size and audio statistics (when the preset sets them)."""
+    """The export's geometry with the preset's crop size and, for a Kaldi-fbank export, the preset's dataset
+    statistics (when the preset sets them)."""
     changes: dict[str, Any] = {}
     if cfg.video_size is not None and "video" in cfg.modalities:
         changes["size"] = cfg.video_size
-    if cfg.audio_stats is not None and "audio" in cfg.modalities:
+    if uses_audio_stats(geometry, cfg):
         changes["logmel_mean"], changes["logmel_std"] = cfg.audio_stats
     return replace(geometry, **changes)
 

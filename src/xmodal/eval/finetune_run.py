@@ -21,7 +21,7 @@ from torch import nn
 from xmodal.eval.finetune import finetune
 from xmodal.eval.finetune_config import FinetuneConfig
 from xmodal.eval.finetune_data import build_loaders
-from xmodal.eval.finetune_recipe import augmentation_record, recipe_geometry, recipe_mix
+from xmodal.eval.finetune_recipe import augmentation_record, recipe_geometry, recipe_mix, uses_audio_stats
 from xmodal.eval.geometry import EvalGeometry, export_doc, resolve_geometry
 
 VIDEO_FIELDS = ("fps", "frames", "size")
@@ -78,11 +78,11 @@ def finetune_from_exports(
         raise ValueError(f"preset wants modalities {cfg.modalities}, got backbones for {sorted(backbones)}")
     L.seed_everything(seed, workers=True)
     geometry, sources = merged_geometry(backbones, geometry_overrides or {})
-    geometry = recipe_geometry(geometry, cfg)
     if cfg.video_size is not None and "video" in cfg.modalities:
         sources["size"] = f"preset: fine-tuning crop {cfg.video_size}² (pos-embed resampled from the export's grid)"
-    if cfg.audio_stats is not None and "audio" in cfg.modalities:
+    if uses_audio_stats(geometry, cfg):
         sources["logmel_mean"] = sources["logmel_std"] = "preset: dataset statistics (mavil Table 10)"
+    geometry = recipe_geometry(geometry, cfg)
     index = read_manifest(manifest)
     if not index.split("train").rows or not index.split("test").rows:
         raise ValueError(f"{manifest}: fine-tuning needs 'train' and 'test' rows")

@@ -3,7 +3,9 @@
 ``--backbone`` is the backbone of the preset's modality (the video one for audio+video presets; or name them with
 ``--audio-backbone/--video-backbone``). Flags override preset fields for short runs (``--epochs``,
 ``--batch-size``, ``--lr``, ``--test-clips``, ``--label-smoothing``, ``--mixup/--cutmix``,
-``--weighted-sampling``); the card records the final configuration. See :mod:`xmodal.eval.finetune_run`.
+``--weighted-sampling``, ``--modality``); the card records the final configuration. The run uses the training
+engine (:mod:`xmodal.eval.finetune_engine`: ``--out`` for logs, checkpoints and auto-resume, ``--devices`` for DDP);
+``--root DIR --dataset ucf101|hmdb51|esc50`` runs every official split. See :mod:`xmodal.eval.finetune_run`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,13 @@ import time
 from typing import Any
 
 from xmodal.cli._common import UsageError, write_json
-from xmodal.cli._eval_inputs import add_geometry_args, geometry_overrides
+from xmodal.cli._eval_inputs import (
+    add_geometry_args,
+    add_split_args,
+    data_manifests,
+    geometry_overrides,
+    print_split_table,
+)
 
 OVERRIDES = {"epochs": int, "batch_size": int, "lr": float, "test_clips": int, "label_smoothing": float,
              "mixup_alpha": float, "cutmix_alpha": float, "drop_path": float, "warmup_epochs": float,
@@ -25,7 +33,8 @@ def add_finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--audio-backbone", metavar="FILE", help="audio export (audio or audio+video presets)")
     p.add_argument("--video-backbone", metavar="FILE", help="video export (video or audio+video presets)")
     p.add_argument("--data", metavar="MANIFEST", help="manifest CSV with train and test splits")
-    p.add_argument("--dataset", default="", help="dataset name recorded in the card")
+    p.add_argument("--dataset", default="", help="dataset name recorded in the card (with --root: its adapter)")
+    add_split_args(p)
     for name, typ in OVERRIDES.items():
         flag = {"mixup_alpha": "mixup", "cutmix_alpha": "cutmix"}.get(name, name).replace("_", "-")
         p.add_argument(f"--{flag}", dest=name, type=typ, help=f"{name.replace('_', ' ')} (default: the preset's)")
@@ -104,14 +113,17 @@ def run_finetune(args: argparse.Namespace) -> int:
     if args.modality:
         over["modalities"] = tuple(args.modality.split("+"))
     cfg = replace(cfg, **over)
-    if not args.data:
+    runs = data_manifests(args, args.out)
+    if not runs:
         print("\n".join(f"{k}: {v}" for k, v in asdict(cfg).items()))
         write_json(args.json, {"preset": args.preset, **asdict(cfg)})
         return 0
-    return _train(args, cfg)
+    return _train(args, cfg, runs)
 
 
-def _train(args: argparse.Namespace, cfg: Any) -> int:
+def _train(args: argparse.Namespace, cfg: Any, runs: list[tuple[int | None, str]]) -> int:
+    from pathlib import Path
+
     from xmodal.eval.backbone_features import weights_file
     from xmodal.eval.finetune_heads import HEADS
     from xmodal.eval.finetune_run import finetune_from_exports
@@ -121,38 +133,50 @@ def _train(args: argparse.Namespace, cfg: Any) -> int:
     backbones = _backbones(args, cfg.modalities)
     if cfg.head not in HEADS:
         raise UsageError(f"--head {cfg.head}: unknown head; known: {', '.join(sorted(HEADS))}")
-    out = finetune_from_exports(backbones, args.data, cfg, geometry_overrides=geometry_overrides(args),
-                                num_workers=args.workers, seed=args.seed, decode_cache=args.decode_cache,
-                                device=args.device, head=cfg.head, out_dir=args.out, **engine_fields(args))
-    skipped = {k: v["count"] for k, v in out["skipped"].items()}
-    extraction = {"geometry": out["geometry"], "geometry_sources": out["geometry_sources"],
-                  "augmentation": out["augmentation"], "skipped": out["skipped"],
-                  "skipped_clips": sum(skipped.values()),
-                  "manifest": args.data, "manifest_sha256": file_sha256(args.data),
+    rows, outs = [], []
+    for split, manifest in runs:
+        out_dir = str(Path(args.out) / f"split{split}") if args.out and split is not None else args.out
+        out = finetune_from_exports(backbones, manifest, cfg, geometry_overrides=geometry_overrides(args),
+                                    num_workers=args.workers, seed=args.seed, decode_cache=args.decode_cache,
+                                    device=args.device, head=cfg.head, out_dir=out_dir, **engine_fields(args))
+        metric = "mAP" if out["multilabel"] else "top1"
+        skipped = {k: v["count"] for k, v in out["skipped"].items()}
+        rows.append({**({"split": split} if split is not None else {}), "file": manifest,
+                     "manifest_sha256": file_sha256(manifest), "value": out["metrics"][metric],
+                     "metrics": out["metrics"], "steps": out["steps"], "train_seconds": out["seconds"],
+                     "n_train": out["n_train"], "n_test": out["n_test"], "skipped_clips": skipped,
+                     "out_dir": out["out_dir"], "resumed_from": out["resumed_from"]})
+        outs.append(out)
+        print(f"finetune{'' if split is None else f' split {split}'}: {metric} = {out['metrics'][metric]:.4f} "
+              f"({out['steps']} steps, {out['n_train']} train / {out['n_test']} test videos, skipped {skipped})")
+    first = outs[0]
+    extraction = {"geometry": first["geometry"], "geometry_sources": first["geometry_sources"],
+                  "augmentation": first["augmentation"], "skipped": first["skipped"],
+                  "skipped_clips": sum(sum(r["skipped_clips"].values()) for r in rows),
+                  "manifest": rows[0]["file"], "manifest_sha256": rows[0]["manifest_sha256"],
                   "backbones": {m: {"path": p, "sha256": file_sha256(weights_file(p))} for m, p in backbones.items()},
-                  "engine": out["trainer"], "out_dir": out["out_dir"], "resumed_from": out["resumed_from"]}
-    modality = "+".join(cfg.modalities)
+                  "engine": first["trainer"], "out_dir": first["out_dir"], "resumed_from": first["resumed_from"]}
     aggregation = {"softmax_mean": "mean of the views' softmax (sigmoid for multi-label) per video",
                    "feature_mean": "mean of the views' features per video"}[cfg.clip_aggregation]
     pooling = ("patch tokens of both encoders -> 3-block fusion Transformer -> per-modality mean -> concat -> linear"
                if cfg.head == "mavil-fusion" else f"mean of last-layer patch tokens per backbone -> head {cfg.head}")
-    spec = FeatureSpec(source="end-to-end fine-tuning", pooling=pooling, modality=modality, train_clips_per_video=1,
-                       test_clips_per_video=cfg.test_clips,
+    spec = FeatureSpec(source="end-to-end fine-tuning", pooling=pooling, modality="+".join(cfg.modalities),
+                       train_clips_per_video=1, test_clips_per_video=cfg.test_clips,
                        clip_aggregation=f"{aggregation} ({cfg.test_clips} clips x {cfg.spatial_crops} spatial crops)",
                        extraction=extraction)
     card = ProtocolCard(
         protocol="finetune", features=spec, normalization="video: ImageNet mean/std; audio: log-mel mean/std",
-        hyperparameters={"preset": args.preset, "variant": args.variant, **out["config"], "max_steps": args.max_steps},
+        hyperparameters={"preset": args.preset, "variant": args.variant, **first["config"],
+                         "max_steps": args.max_steps},
         selection_rule="fixed preset (no search); the last epoch is scored once on test", seeds=[args.seed],
-        dataset=args.dataset, checkpoint=" + ".join(backbones.values()),
+        dataset=args.dataset, split_files=[r["file"] for r in rows] if len(rows) > 1 else [],
+        checkpoint=" + ".join(backbones.values()),
         checkpoint_sha256=" + ".join(v["sha256"] for v in extraction["backbones"].values()),
     )
-    metric = "mAP" if out["multilabel"] else "top1"
-    row = {"file": args.data, "value": out["metrics"][metric], "metrics": out["metrics"], "steps": out["steps"],
-           "train_seconds": out["seconds"], "n_train": out["n_train"], "n_test": out["n_test"],
-           "skipped_clips": skipped}
-    payload = result_payload(card, metric, [row], time.perf_counter() - start)
-    print(f"finetune: {metric} = {payload['mean']:.4f} ({out['steps']} steps, {out['n_train']} train / "
-          f"{out['n_test']} test videos, skipped {skipped}) [{payload['runtime_s']:.1f}s]")
+    payload = result_payload(card, metric, rows, time.perf_counter() - start)
+    if len(rows) > 1:
+        print_split_table(payload)
+    print(f"finetune: {metric} = {payload['mean']:.4f} ± {payload['std']:.4f} over {len(rows)} split(s) "
+          f"[{payload['runtime_s']:.1f}s]")
     write_json(args.json, payload)
     return 0

@@ -2,9 +2,10 @@
 
 Frozen-feature verbs read precomputed ``.npz``/``.safetensors`` files (``features``, ``labels``, ``ids``, ``split``
 [, ``fold``]); several files are several splits (UCF101/HMDB51 splits 1–3) and are averaged. Or they extract
-features from a backbone export on a manifest (``--backbone FILE --data MANIFEST``; see
-:mod:`xmodal.cli._eval_inputs`). ``finetune`` trains end to end (:mod:`xmodal.eval.finetune_run`). Every verb writes
-``{"protocol", "metric", "mean", "std", "per_split", "runtime_s"}`` with ``--json``. Heavy imports stay inside.
+features from a backbone export on a manifest (``--backbone FILE --data MANIFEST``, or ``--root DIR --dataset
+NAME`` for every official split/fold; see :mod:`xmodal.cli._eval_inputs`). ``finetune`` trains end to end
+(:mod:`xmodal.eval.finetune_run`). Every verb writes ``{"protocol", "metric", "mean", "std", "per_split",
+"runtime_s"}`` with ``--json``, and prints each split's number when there are several. Heavy imports stay inside.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from typing import Any
 
 from xmodal.cli._common import add_group, write_json
 from xmodal.cli._eval_finetune import add_finetune_args, run_finetune
-from xmodal.cli._eval_inputs import add_extraction_args, clips, feature_inputs, pair_inputs
+from xmodal.cli._eval_inputs import add_extraction_args, clips, feature_inputs, pair_inputs, print_split_table
 
 
 def _common(p: argparse.ArgumentParser, features: bool = True) -> None:
@@ -24,7 +25,7 @@ def _common(p: argparse.ArgumentParser, features: bool = True) -> None:
     add_extraction_args(p, pair=not features)
     p.add_argument("--json", metavar="OUT", help="write the result + protocol card as JSON")
     p.add_argument("--png", metavar="DIR", help="write a PCA scatter and a confusion matrix (first split)")
-    p.add_argument("--dataset", default="", help="dataset name recorded in the card")
+    p.add_argument("--dataset", default="", help="dataset name recorded in the card (with --root: its adapter)")
     p.add_argument("--split-files", nargs="*", default=[], help="official split files recorded in the card")
     p.add_argument("--checkpoint", default="", help="backbone file the features came from (sha256 in the card)")
     p.add_argument("--modality", default="video", choices=["video", "audio", "audio+video"],
@@ -112,6 +113,8 @@ def _finish(args: argparse.Namespace, card: Any, metric: str, per_split: list[di
     from xmodal.eval.protocol import result_payload
 
     payload = result_payload(card, metric, per_split, time.perf_counter() - start)
+    if len(per_split) > 1:
+        print_split_table(payload)
     print(f"{card.protocol}: {metric} = {payload['mean']:.4f} ± {payload['std']:.4f} over {len(per_split)} "
           f"split(s) [{payload['runtime_s']:.1f}s]")
     write_json(args.json, payload)

@@ -9,15 +9,18 @@
 * :class:`FineTuner` — soft-target CE with label smoothing or BCE (multi-label, or mixup per MAViL), an
   optional ``mix(inputs, targets) -> (inputs, targets)`` callable (mixup/cutmix from the data package),
   warm-up + cosine or fixed LR per step from the preset's effective LR (MAViL: base × batch / 256), and
-  multi-view testing: the mean of the views' softmax/sigmoid (``clip_aggregation="softmax_mean"``) or of their
-  features (``"feature_mean"``).
+  multi-view testing: a video's score is the mean of its views' softmax (sigmoid for multi-label), as XKD's official
+  test averages its 3 temporal × 3 spatial views (``clip_aggregation="feature_mean"``: view features averaged
+  before the head instead).
 * :func:`class_balanced_sampler` — MAViL App. B: weight of a sample = Σ_{c ∈ labels} 1000 / (n_c + 0.01).
 * Test metrics are computed on the predictions of *all* processes: under DDP each process tests a shard, and
   :class:`~xmodal.eval.gathered.GatheredPredictions` (a torchmetrics metric) all-gathers logits, labels and dataset
   indices before scoring, dropping the repeats ``DistributedSampler`` pads the last shard with.
-* Batches from ``collate_samples`` may have lost undecodable samples (or hold only ``skipped``): such steps are
-  skipped and every dropped sample is counted in ``FineTuner.skips`` (``{"train": SkipCounter, "test": ...}``).
-  The training dataset's ``set_epoch`` is called every epoch, so clip starts and augmentations change.
+* Batches from ``collate_samples`` may have lost undecodable samples (or hold only ``skipped``): a skip-only
+  training batch replays the rank's previous batch with loss weight 0 (DDP ranks stay in step), a skip-only test
+  batch is passed over, and every dropped sample is counted in ``FineTuner.skips``
+  (``{"train": SkipCounter, "test": ...}``). The training dataset's ``set_epoch`` is called every epoch, so clip
+  starts and augmentations change.
 Drop path belongs to the backbone (built with it); augmentation belongs to the data pipeline
 (:mod:`xmodal.eval.finetune_recipe`).
 """

@@ -69,7 +69,7 @@ class AVClassifier(nn.Module):
         self.mask_gen = torch.Generator().manual_seed(seed)
 
     def _encode(self, name: str, x: torch.Tensor) -> torch.Tensor:
-        """Pooled ``(N, D)`` features for a pooled head, patch tokens ``(N, L, D)`` for a token head."""
+        """Pooled ``(N, D)`` features for a pooled head, tokens ``(N, 1 + L, D)`` (CLS first) for a token head."""
         backbone = self.backbones[name]
         keep = None
         if self.training and name in self.masking:
@@ -79,7 +79,7 @@ class AVClassifier(nn.Module):
             return backbone.features(x)
         tokens = backbone(x, keep)
         if tokens_head:
-            return tokens[:, 1:]
+            return tokens
         return tokens[:, 0] if getattr(backbone, "pool", "mean") == "cls" else tokens[:, 1:].mean(1)
 
     def view_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -2,11 +2,13 @@
 :class:`xmodal.eval.finetune.AVClassifier`.
 
 * :class:`FusionTransformerHead` (``"mavil-fusion"`` in :mod:`xmodal.eval.finetune_heads`) — MAViL App. B:
-  "a 3-layer vanilla Transformer on top of the audio and video encoder". The paper gives no more; our choices: the
-  blocks run over the concatenated patch tokens ``[audio ‖ video]`` with no modality-type embedding (as MAViL's own
-  fusion encoder, §3.1), then a LayerNorm, the mean of each modality's tokens (so 784 video tokens do not outvote
-  512 audio tokens), the means concatenated, dropout and a linear layer. It consumes tokens
-  (``input_kind = "tokens"``), so the classifier calls ``backbone(x)`` instead of ``backbone.features(x)``.
+  "a 3-layer vanilla Transformer on top of the audio and video encoder". The paper gives no more; our choices
+  follow MAViL's own fusion encoder (§3.1) and its released inference code: the blocks run over
+  ``[a_cls, audio tokens, v_cls, video tokens]`` with no modality-type embedding (the layout of the released
+  fine-tuned checkpoints, which hold 3 fusion blocks), then a LayerNorm, the mean of each modality's patch tokens
+  (so 784 video tokens do not outvote 512 audio tokens), the means concatenated, dropout and a linear layer. It
+  consumes tokens (``input_kind = "tokens"``), so the classifier calls ``backbone(x)`` instead of
+  ``backbone.features(x)``.
 * :func:`keep_ids` — fine-tuning masking (AudioMAE's ``random_masking_2d``, MAViL App. B) for a ViT backbone:
   the token indices kept by :func:`xmodal.eval.finetune_augment.structured_keep_ids` on the backbone's token grid
   for this input; the classifier passes them as ``mask_keep_ids`` in training only.
@@ -30,7 +32,7 @@ from xmodal.models.vit import Block, init_weights
 
 
 class FusionTransformerHead(nn.Module):
-    """MAViL's A+V head over patch tokens ``{modality: (N, L_m, D)}``; see the module doc."""
+    """MAViL's A+V head over tokens ``{modality: (N, 1 + L_m, D)}`` (CLS first); see the module doc."""
 
     input_kind = "tokens"
 
@@ -56,7 +58,7 @@ class FusionTransformerHead(nn.Module):
         for block in self.blocks:
             h, _ = block(h)
         parts = self.norm(h).split(lengths, dim=1)
-        return self.linear(self.dropout(torch.cat([p.mean(1) for p in parts], dim=1)))
+        return self.linear(self.dropout(torch.cat([p[:, 1:].mean(1) for p in parts], dim=1)))
 
 
 def keep_ids(backbone: nn.Module, x: Tensor, groups: AxisGroups, gen: torch.Generator) -> Tensor:

@@ -7,7 +7,7 @@ backbones dict) and applies dropout → linear, which is XKD's single-modality h
 Another head is added with :func:`register_head` and picked by name (``FinetuneHead`` contract:
 ``forward(features: dict[str, Tensor]) -> logits``); nothing else in the engine changes. ``input_kind`` says what
 the head consumes: ``"pooled"`` = ``backbone.features(x)`` (B, D) per modality, ``"tokens"`` = the backbone's
-patch tokens (B, L, D) per modality.
+tokens (B, 1 + L, D), CLS first, per modality.
 """
 
 from __future__ import annotations

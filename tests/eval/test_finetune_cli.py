@@ -109,7 +109,7 @@ def test_finetune_cli_official_variant_records_its_departures(tmp_path: Path) ->
     assert main(["eval", "finetune", "--preset", "xkd-hmdb51", "--variant", "official", "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["layer_decay"] == 0.75 and doc["randaug"] == "rand-m7-n4-mstd0.5-inc1"
-    assert ["layer_decay", "official code: 0.75 (paper: 0.55)"] in doc["departures"]
+    assert ["layer_decay", "0.55", "0.75", "0.75 (variant official)"] in doc["departures"]
     paper = tmp_path / "paper.json"
     assert main(["eval", "finetune", "--preset", "xkd-hmdb51", "--json", str(paper)]) == 0
     assert json.loads(paper.read_text())["layer_decay"] == 0.55

@@ -188,7 +188,7 @@ def test_presets_flag_paper_code_conflicts() -> None:
                                      ("xkd-fsd50k", "batch_size", 64, 128)]:
         official = finetune_preset(name, "official")
         assert getattr(PRESETS[name], field) == paper and getattr(official, field) == code
-        assert any(k == field for k, _ in official.departures)
+        assert any(k == field for k, *_ in official.departures)
     av = PRESETS["mavil-as20k-av"]
     assert av.head == "mavil-fusion" and av.test_clips == 10 and dict(av.modality_lr_scale) == {"video": 0.5}
     assert PRESETS["mavil-vggsound"].audio_noise == "snr20" and PRESETS["mavil-as20k"].mixup_prob == 0.5

@@ -4,7 +4,8 @@ The paper's value is the default. Where the paper is silent the official code's 
 ``codes/eval/configs/finetune``; MAViL has no released fine-tuning code, so AudioMAE's ``main_finetune_as.py`` by
 the same authors stands in). Where paper and code disagree, ``finetune_preset(name, variant="official")`` applies
 the code's values (:data:`OFFICIAL`); each preset lists its remaining differences from the paper's protocol in
-``departures`` (``(key, one line)`` pairs) so the protocol card can say a number is not the paper's protocol.
+``departures`` (``(key, paper, official code, ours)`` tuples, the fields of the protocol card's departures) so a
+number is never read as the paper's protocol when it is not.
 Augmentation fields are read by :mod:`xmodal.eval.finetune_recipe` (training/test transforms, mixup, masking);
 optimisation fields by :mod:`xmodal.eval.finetune`.
 """
@@ -63,7 +64,7 @@ class FinetuneConfig:
     audio_roll: bool = False
     audio_noise: Literal["none", "snr20", "audiomae"] = "none"
     audio_stats: tuple[float, float] | None = None
-    departures: tuple[tuple[str, str], ...] = ()
+    departures: tuple[tuple[str, str, str, str], ...] = ()  # (key, paper, official code, ours)
 
 
 def effective_lr(cfg: FinetuneConfig) -> float:
@@ -72,15 +73,14 @@ def effective_lr(cfg: FinetuneConfig) -> float:
     return cfg.lr * cfg.batch_size / 256 if cfg.lr_scaling == "batch/256" else cfg.lr
 
 
-_XKD_HEAD = ("head_init", "linear head initialised trunc-normal(0.02); the official code uses orthogonal (video) "
-             "and N(0, 0.01) (audio) initialisation")
+_XKD_HEAD = ("head_init", "silent", "orthogonal (video) / N(0, 0.01) (audio) linear weights", "trunc-normal(0.02)")
 _S6 = FinetuneConfig(
     source="xkd Table S6", epochs=100, batch_size=96, betas=(0.9, 0.999), min_lr=1e-6, weight_decay=0.05,
     label_smoothing=0.1, drop_path=0.0, dropout=0.5, test_clips=3, spatial_crops=3,
     video_size=224, crop_scale=(0.2, 0.766), randaug="rand-m9-n4-mstd0.05-inc1", random_erase=0.25,
     departures=(_XKD_HEAD,
-                ("pos_embed", "112² → 224² positional embeddings resampled to the exact grid (size=); the official "
-                              "code passes scale_factor = (n + 0.1) / n, which samples slightly different points")),
+                ("pos_embed", "interpolated 112² → 224² (method silent)", "trilinear, scale_factor = (n + 0.1) / n",
+                 "trilinear to the exact 224² grid (size=): slightly different sample points")),
 )
 _S7 = FinetuneConfig(
     source="xkd Table S7", modalities=("audio",), batch_size=64, betas=(0.9, 0.999), volume_jitter=0.2,
@@ -93,17 +93,17 @@ _T10 = FinetuneConfig(
     layer_decay=0.75, lr_scaling="batch/256", audio_roll=True, ft_mask_audio=(0.2, 0.2), ft_mask_video=(0.2, 0.2),
     video_size=224, crop_scale=(0.2, 1.0), test_clips=1, loss="bce",
     departures=(
-        ("layer_decay", "Table 10 gives no layer decay; AudioMAE's 0.75 is used"),
-        ("mixup_domain", "AudioMAE mixes waveforms before the filterbank with a partner drawn from the whole "
-                         "dataset; ours mixes the model inputs with a partner from the batch"),
+        ("layer_decay", "silent (Table 10 gives none)", "AudioMAE: 0.75", "0.75"),
+        ("mixup_domain", "silent", "AudioMAE: waveforms mixed before the fbank, partner drawn from the dataset",
+         "model inputs mixed, partner drawn from the batch"),
     ),
 )
 _AUDIOSET = {"audio_stats": (-4.268, 4.569)}
 _MIX = {"mixup_alpha": 10.0, "mixup_mode": "sample", "mixup_prob": 0.5}
 
 
-def _with_departure(cfg: FinetuneConfig, key: str, line: str) -> FinetuneConfig:
-    return replace(cfg, departures=(*cfg.departures, (key, line)))
+def _with_departure(cfg: FinetuneConfig, key: str, paper: str, code: str, ours: str) -> FinetuneConfig:
+    return replace(cfg, departures=(*cfg.departures, (key, paper, code, ours)))
 
 
 PRESETS: dict[str, FinetuneConfig] = {
@@ -115,7 +115,8 @@ PRESETS: dict[str, FinetuneConfig] = {
     "xkd-fsd50k": _with_departure(
         replace(_S7, epochs=30, schedule="fixed", warmup_epochs=0, lr=1e-4, min_lr=1e-4, weight_decay=1e-5,
                 dropout=0.3, loss="bce", multilabel=True, early_stop=True, test_clips=8),
-        "early_stop", "Table S7's early stopping is not acted on: the last epoch is scored"),
+        "early_stop", "early stopping (Table S7)", "best epoch on the test set (eval_freq 1)",
+        "none: the last epoch is scored once"),
     "mavil-as2m": replace(_T10, **_AUDIOSET, **_MIX, lr=2e-4, warmup_epochs=20, epochs=100, batch_size=512,
                           weighted_sampling=True, weighted_sampling_size=200_000, specaug_time_freq=(192, 48),
                           multilabel=True),
@@ -129,7 +130,7 @@ PRESETS: dict[str, FinetuneConfig] = {
     "mavil-spc": _with_departure(
         replace(_T10, **_MIX, lr=1e-3, warmup_epochs=1, epochs=10, batch_size=256, specaug_time_freq=(48, 48),
                 audio_noise="snr20", audio_stats=(-6.702, 5.448)),
-        "class_repeat", "Table 10 (*): classes repeated to 50 % of the 'unknown' class size — not implemented"),
+        "class_repeat", "classes repeated to 50 % of the 'unknown' class (Table 10 *)", "n/a", "not implemented"),
 }
 # Video-only (Table 6 V column) and audio+video variants: 10 uniformly spaced 4 s video clips at test (App. B,
 # "Inference"; the audio of A+V is the same 10 s recording for every clip); A+V adds the 3-layer fusion head and
@@ -137,8 +138,11 @@ PRESETS: dict[str, FinetuneConfig] = {
 for _name in ("mavil-as2m", "mavil-as20k", "mavil-vggsound"):
     _base = replace(PRESETS[_name], test_clips=10, ft_mask_audio=None)
     PRESETS[f"{_name}-video"] = replace(_base, modalities=("video",))
-    PRESETS[f"{_name}-av"] = replace(_base, modalities=("audio", "video"), head="mavil-fusion",
-                                     ft_mask_audio=PRESETS[_name].ft_mask_audio, modality_lr_scale=(("video", 0.5),))
+    PRESETS[f"{_name}-av"] = _with_departure(
+        replace(_base, modalities=("audio", "video"), head="mavil-fusion", ft_mask_audio=PRESETS[_name].ft_mask_audio,
+                modality_lr_scale=(("video", 0.5),)),
+        "av_test_audio", "the same 10 s audio for every test video clip", "n/a",
+        "each test clip decodes its own audio window")
 
 _XKD_VIDEO_CODE = {"randaug": "rand-m7-n4-mstd0.5-inc1"}
 _XKD_AUDIO_CODE = {"dropout": 0.0}  # audio_finetune(_map).py builds a plain nn.Linear: config dropout is unread
@@ -165,6 +169,6 @@ def finetune_preset(name: str, variant: Variant = "paper", **overrides: Any) -> 
     cfg = PRESETS[name]
     if variant == "official":
         code = OFFICIAL.get(name, {})
-        lines = tuple((k, f"official code: {v!r} (paper: {getattr(cfg, k)!r})") for k, v in code.items())
+        lines = tuple((k, repr(getattr(cfg, k)), repr(v), f"{v!r} (variant official)") for k, v in code.items())
         cfg = replace(cfg, **code, source=f"{cfg.source} (official code)", departures=(*cfg.departures, *lines))
     return replace(cfg, **overrides)

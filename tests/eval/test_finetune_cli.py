@@ -113,3 +113,20 @@ def test_finetune_cli_official_variant_records_its_departures(tmp_path: Path) ->
     paper = tmp_path / "paper.json"
     assert main(["eval", "finetune", "--preset", "xkd-hmdb51", "--json", str(paper)]) == 0
     assert json.loads(paper.read_text())["layer_decay"] == 0.55
+
+
+def test_finetune_cli_resumes_its_out_dir_and_refuses_another_config(
+        bench: dict[str, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run = tmp_path / "run"
+    base = ["eval", "finetune", "--preset", "xkd-ucf101", "--backbone", bench["video"], "--data", bench["manifest"],
+            "--epochs", "2", "--batch-size", "6", "--test-clips", "1", "--progress", "none", "--out", str(run)]
+    assert main([*base, "--max-steps", "2", "--json", str(tmp_path / "a.json")]) == 0  # stops after epoch 0
+    first = json.loads((tmp_path / "a.json").read_text())["per_split"][0]
+    assert first["steps"] == 2 and first["resumed_from"] is None
+    assert main([*base, "--json", str(tmp_path / "b.json")]) == 0
+    second = json.loads((tmp_path / "b.json").read_text())["per_split"][0]
+    assert second["resumed_from"] == str(run / "checkpoints" / "last.ckpt") and second["steps"] == 4
+    capsys.readouterr()
+    assert main([*base, "--lr", "0.1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "finetune.lr" in err and "resume" in err

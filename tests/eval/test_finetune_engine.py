@@ -64,7 +64,6 @@ CFG = finetune_preset("xkd-esc50", modalities=("video",), epochs=3, warmup_epoch
 
 def _run(out: Path | None, dies_after: int | None = None, **fields: object) -> tuple[FineTuner, dict[str, float]]:
     torch.manual_seed(0)
-    fields = {"checkpoint_every_n_steps": 4, **fields}  # 4 batches an epoch: a checkpoint at each epoch's end
     run = FinetuneRun(CFG, trainer_config(CFG, accelerator="cpu", **fields), {"seed": 0})
     return finetune({"video": Plain()}, _loader(dies_after=dies_after), _loader(), CFG, 3, out_dir=out,
                     run_config=run, accelerator="cpu", **fields)
@@ -145,3 +144,34 @@ def test_every_preset_builds_on_the_engine_at_full_scale(name: str, tmp_path: Pa
     groups = layer_decay_groups(model, cfg.lr, cfg.weight_decay, cfg.layer_decay, dict(cfg.modality_lr_scale))
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
     RecipeTrainTransform(EvalGeometry(), cfg)
+
+
+def test_a_registered_token_head_gets_each_backbones_tokens(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The hook another head (e.g. MAViL's fusion Transformer) plugs into: registered by name, fed token
+    sequences when it asks for them, and trained by the same engine."""
+    from xmodal.eval import finetune_heads
+    from xmodal.models.vit import vit_tiny
+
+    seen: dict[str, tuple[int, ...]] = {}
+
+    class TokenMean(nn.Module):
+        input_kind = "tokens"
+
+        def __init__(self, dims: dict[str, int], num_classes: int, dropout: float) -> None:
+            super().__init__()
+            self.linear = nn.Linear(sum(dims.values()), num_classes)
+
+        def forward(self, features: dict[str, torch.Tensor]) -> torch.Tensor:
+            seen.update({m: tuple(t.shape) for m, t in features.items()})
+            return self.linear(torch.cat([t.mean(1) for t in features.values()], 1))
+
+    monkeypatch.setitem(finetune_heads.HEADS, "token-mean", TokenMean)
+    with pytest.raises(ValueError, match="already registered"):
+        finetune_heads.register_head("token-mean", TokenMean)
+    video = vit_tiny("video", grid=(2, 2, 2), patch=(2, 8, 8), dim=16, depth=1, heads=2)
+    model = AVClassifier({"video": video}, 3, head="token-mean")
+    logits = model({"video": torch.randn(2, 3, 4, 16, 16)})
+    assert logits.shape == (2, 3) and seen["video"] == (2, 1 + 8, 16)
+    assert model.clip_scores({"video": torch.randn(2, 3, 3, 4, 16, 16)}, multilabel=False).shape == (2, 3)
+    with pytest.raises(ValueError, match="unknown fine-tuning head"):
+        AVClassifier({"video": Plain()}, 3, head="nope")

@@ -10,6 +10,8 @@ devices and nodes — and keeping one engine means a fix there is a fix here. Wh
   :data:`xmodal.training.resume.FREE_KEYS`) and the inputs (backbone and manifest sha256, seed, geometry, head), so
   re-running a command with another learning rate or backbone in the same ``--out`` refuses instead of silently
   continuing the old run;
+* ``last.ckpt`` is also written at the end of every epoch (:class:`EpochEndCheckpoint`), since a fine-tuning
+  epoch is short and a killed run should lose at most one;
 * after ``fit`` the same trainer tests once on the test loader; metrics are gathered over every process
   (:class:`xmodal.eval.gathered.GatheredPredictions`), so each rank returns the whole test set's numbers.
 """
@@ -23,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import lightning.pytorch as L
+from lightning.pytorch.callbacks import Callback
 
 from xmodal.eval.finetune_config import FinetuneConfig
 from xmodal.training.trainer import TrainerConfig, build_trainer, fit
@@ -35,6 +38,17 @@ class FinetuneRun:
     finetune: FinetuneConfig
     trainer: TrainerConfig
     inputs: dict[str, Any] = field(default_factory=dict)
+
+
+class EpochEndCheckpoint(Callback):
+    """Save ``path`` (through the trainer: atomic I/O, the run config inside, every rank taking part) at the end of
+    each training epoch, where Lightning's own ``ModelCheckpoint`` saves too, so a resume starts the next epoch."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        trainer.save_checkpoint(self.path)
 
 
 def trainer_config(cfg: FinetuneConfig, **fields: Any) -> TrainerConfig:
@@ -55,7 +69,9 @@ def fit_and_test(module: L.LightningModule, train_loader: Any, test_loader: Any,
         resume = tcfg.resume
         if out_dir is None:
             out_dir, resume = stack.enter_context(tempfile.TemporaryDirectory(prefix="xmodal-finetune-")), "off"
-        trainer = build_trainer(tcfg, out_dir, run_config if run_config is not None else tcfg)
+        last = Path(out_dir) / "checkpoints" / "last.ckpt"
+        trainer = build_trainer(tcfg, out_dir, run_config if run_config is not None else tcfg,
+                                callbacks=[EpochEndCheckpoint(last)])
         module.resumed_from = fit(trainer, module, train_loader, out_dir, resume=resume, run_config=run_config)
         trainer.test(module, test_loader, verbose=False)
     return dict(module.last_metrics)  # type: ignore[arg-type]

@@ -6,8 +6,9 @@ backbones dict) and applies dropout → linear, which is XKD's single-modality h
 ``"mavil-fusion"`` is MAViL's 3-block fusion Transformer (MAViL App. B; :mod:`xmodal.eval.finetune_fusion`).
 Another head is added with :func:`register_head` and picked by name (``FinetuneHead`` contract:
 ``forward(features: dict[str, Tensor]) -> logits``); nothing else in the engine changes. ``input_kind`` says what
-the head consumes: ``"pooled"`` = ``backbone.features(x)`` (B, D) per modality, ``"tokens"`` = the backbone's
-tokens (B, 1 + L, D), CLS first, per modality.
+the head consumes: ``"pooled"`` (default) = ``backbone.features(x)`` (B, D) per modality, ``"tokens"`` = the
+backbone's token sequence ``backbone(x)`` (B, 1+N, D; CLS first) per modality, what a fusion Transformer over both
+modalities' tokens needs. ``dims`` gives each backbone's ``embed_dim``.
 """
 
 from __future__ import annotations

@@ -7,14 +7,17 @@ import pytest
 
 from xmodal.cli.main import main
 from xmodal.data.mix import MixConfig
-from xmodal.eval.finetune_data import BatchMix, TrainAugConfig, TrainTransform
+from xmodal.eval.finetune_config import finetune_preset
+from xmodal.eval.finetune_data import BatchMix
+from xmodal.eval.finetune_recipe import RecipeTrainTransform
 from xmodal.eval.geometry import EvalGeometry
 
 
 def test_finetune_cli_video_preset_with_mixing_and_multiclip_test(bench: dict[str, str], tmp_path: Path) -> None:
     out = tmp_path / "ft.json"
     rc = main(["eval", "finetune", "--preset", "xkd-ucf101", "--backbone", bench["video"], "--data", bench["broken"],
-               "--epochs", "1", "--batch-size", "4", "--test-clips", "2", "--weighted-sampling", "--json", str(out)])
+               "--epochs", "1", "--batch-size", "4", "--test-clips", "2", "--weighted-sampling", "--video-size", "32",
+               "--json", str(out)])
     assert rc == 0
     doc = json.loads(out.read_text())
     card = doc["protocol"]
@@ -24,7 +27,8 @@ def test_finetune_cli_video_preset_with_mixing_and_multiclip_test(bench: dict[st
     assert hp["preset"] == "xkd-ucf101" and hp["epochs"] == 1 and hp["weighted_sampling"] is True
     assert hp["mixup_alpha"] == 0.6 and hp["cutmix_alpha"] == 0.5 and hp["label_smoothing"] == 0.1
     ext = card["features"]["extraction"]
-    assert ext["augmentation"]["randaug"] == [9, 0.05] and ext["geometry"]["frames"] == 8
+    assert ext["augmentation"]["randaug"] == "rand-m9-n4-mstd0.05-inc1" and ext["geometry"]["frames"] == 8
+    assert ext["geometry"]["size"] == 32 and ext["augmentation"]["spatial_crops"] == 3  # preset: 224
     assert ext["skipped"]["test"]["count"] == 1 and doc["per_split"][0]["n_test"] == 9
     assert doc["per_split"][0]["steps"] == 3
 
@@ -33,10 +37,11 @@ def test_finetune_cli_audio_video_head(bench: dict[str, str], tmp_path: Path) ->
     out = tmp_path / "av.json"
     assert main(["eval", "finetune", "--preset", "mavil-as20k-av", "--audio-backbone", bench["audio"],
                  "--video-backbone", bench["video"], "--data", bench["manifest"], "--epochs", "1", "--batch-size", "6",
-                 "--test-clips", "1", "--json", str(out)]) == 0
+                 "--test-clips", "2", "--video-size", "32", "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["protocol"]["features"]["modality"] == "audio+video" and doc["metric"] == "top1"
-    assert doc["protocol"]["hyperparameters"]["loss"] == "bce"
+    hp = doc["protocol"]["hyperparameters"]
+    assert hp["loss"] == "bce" and hp["head"] == "mavil-fusion" and hp["ft_mask_video"] == [0.2, 0.2]
 
 
 def test_finetune_cli_needs_the_presets_backbones(bench: dict[str, str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -49,7 +54,7 @@ def test_train_transform_is_seeded_and_augments() -> None:
     import torch
 
     geom = EvalGeometry(fps=4.0, frames=4, size=16)
-    t = TrainTransform(geom, TrainAugConfig(randaug=(9, 0.5), volume=0.2, specaug_time_freq=(20, 10)))
+    t = RecipeTrainTransform(geom, finetune_preset("xkd-ucf101", volume_jitter=0.2, specaug_time_freq=(20, 10)))
     raw = {"video": torch.randint(0, 255, (16, 24, 24, 3), dtype=torch.uint8), "fps": 4.0,
            "audio": torch.randn(64000) * 0.1, "sample_rate": 16000}
     a, b, c = t({**raw, "seed": 1}), t({**raw, "seed": 1}), t({**raw, "seed": 2})
@@ -97,6 +102,17 @@ def test_finetune_cli_audio_video_with_one_backbone_is_one_line(
                  "--data", bench["manifest"]]) == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and "--audio-backbone" in err and "--video-backbone" in err
+
+
+def test_finetune_cli_official_variant_records_its_departures(tmp_path: Path) -> None:
+    out = tmp_path / "preset.json"
+    assert main(["eval", "finetune", "--preset", "xkd-hmdb51", "--variant", "official", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["layer_decay"] == 0.75 and doc["randaug"] == "rand-m7-n4-mstd0.5-inc1"
+    assert ["layer_decay", "0.55", "0.75", "0.75 (variant official)"] in doc["departures"]
+    paper = tmp_path / "paper.json"
+    assert main(["eval", "finetune", "--preset", "xkd-hmdb51", "--json", str(paper)]) == 0
+    assert json.loads(paper.read_text())["layer_decay"] == 0.55
 
 
 def test_finetune_cli_resumes_its_out_dir_and_refuses_another_config(

@@ -126,7 +126,8 @@ def test_every_preset_builds_on_the_engine_at_full_scale(name: str, tmp_path: Pa
     (plain data), a Trainer is built from it, and its model, optimizer groups, mixing and augmentation build."""
     from xmodal.config import to_dict
     from xmodal.eval.finetune import layer_decay_groups
-    from xmodal.eval.finetune_data import TrainAugConfig, batch_mix
+    from xmodal.eval.finetune_recipe import RecipeTrainTransform, masking_groups, recipe_mix
+    from xmodal.eval.geometry import EvalGeometry
     from xmodal.training.trainer import build_trainer
 
     cfg = PRESETS[name]
@@ -137,11 +138,12 @@ def test_every_preset_builds_on_the_engine_at_full_scale(name: str, tmp_path: Pa
     assert to_dict(run)["finetune"]["source"] == cfg.source
     trainer = build_trainer(tcfg, tmp_path, run)
     assert trainer.max_epochs == cfg.epochs
-    model = AVClassifier({m: Plain() for m in cfg.modalities}, 527, cfg.dropout)
-    FineTuner(model, cfg, 527, batch_mix(cfg))
+    model = AVClassifier({m: Plain() for m in cfg.modalities}, 527, cfg.dropout, head=cfg.head,
+                         masking=masking_groups(cfg))
+    FineTuner(model, cfg, 527, recipe_mix(cfg))
     groups = layer_decay_groups(model, cfg.lr, cfg.weight_decay, cfg.layer_decay, dict(cfg.modality_lr_scale))
     assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
-    TrainAugConfig.from_preset(cfg)
+    RecipeTrainTransform(EvalGeometry(), cfg)
 
 
 def test_a_registered_token_head_gets_each_backbones_tokens(monkeypatch: pytest.MonkeyPatch) -> None:

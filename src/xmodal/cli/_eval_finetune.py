@@ -24,7 +24,8 @@ from xmodal.cli._eval_inputs import (
 )
 
 OVERRIDES = {"epochs": int, "batch_size": int, "lr": float, "test_clips": int, "label_smoothing": float,
-             "mixup_alpha": float, "cutmix_alpha": float, "drop_path": float, "warmup_epochs": float}
+             "mixup_alpha": float, "cutmix_alpha": float, "drop_path": float, "warmup_epochs": float,
+             "video_size": int, "spatial_crops": int}
 
 
 def add_finetune_args(p: argparse.ArgumentParser) -> None:
@@ -47,9 +48,12 @@ def add_finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modality", choices=["audio", "video", "audio+video"],
                    help="encoders to fine-tune (default: the preset's); audio+video needs --audio-backbone and "
                         "--video-backbone")
-    p.add_argument("--head", default="concat-linear",
-                   help="classification head (xmodal.eval.finetune_heads): concat-linear = pooled features of "
-                        "every backbone concatenated -> dropout -> linear")
+    p.add_argument("--head", default=None,
+                   help="classification head (xmodal.eval.finetune_heads; default: the preset's): concat-linear = "
+                        "pooled features of every backbone concatenated -> dropout -> linear; mavil-fusion = MAViL's "
+                        "3-block Transformer over both encoders' tokens")
+    p.add_argument("--variant", choices=["paper", "official"], default="paper",
+                   help="paper values (default) or the official code's where they disagree (recorded as departures)")
     add_engine_args(p.add_argument_group("engine (the pretraining trainer: logs, checkpoints, resume, DDP)"))
     add_geometry_args(p.add_argument_group("input geometry"))
 
@@ -100,8 +104,10 @@ def run_finetune(args: argparse.Namespace) -> int:
     if args.preset == "list":
         print("\n".join(f"{k}: {v.source}" for k, v in PRESETS.items()))
         return 0
-    cfg = finetune_preset(args.preset)
+    cfg = finetune_preset(args.preset, args.variant)
     over = {k: getattr(args, k) for k in OVERRIDES if getattr(args, k) is not None}
+    if args.head is not None:
+        over["head"] = args.head
     if args.weighted_sampling is not None:
         over["weighted_sampling"] = args.weighted_sampling
     if args.modality:
@@ -125,14 +131,14 @@ def _train(args: argparse.Namespace, cfg: Any, runs: list[tuple[int | None, str]
 
     start = time.perf_counter()
     backbones = _backbones(args, cfg.modalities)
-    if args.head not in HEADS:
-        raise UsageError(f"--head {args.head}: unknown head; known: {', '.join(sorted(HEADS))}")
+    if cfg.head not in HEADS:
+        raise UsageError(f"--head {cfg.head}: unknown head; known: {', '.join(sorted(HEADS))}")
     rows, outs = [], []
     for split, manifest in runs:
         out_dir = str(Path(args.out) / f"split{split}") if args.out and split is not None else args.out
         out = finetune_from_exports(backbones, manifest, cfg, geometry_overrides=geometry_overrides(args),
                                     num_workers=args.workers, seed=args.seed, decode_cache=args.decode_cache,
-                                    device=args.device, head=args.head, out_dir=out_dir, **engine_fields(args))
+                                    device=args.device, head=cfg.head, out_dir=out_dir, **engine_fields(args))
         metric = "mAP" if out["multilabel"] else "top1"
         skipped = {k: v["count"] for k, v in out["skipped"].items()}
         rows.append({**({"split": split} if split is not None else {}), "file": manifest,
@@ -150,14 +156,18 @@ def _train(args: argparse.Namespace, cfg: Any, runs: list[tuple[int | None, str]
                   "manifest": rows[0]["file"], "manifest_sha256": rows[0]["manifest_sha256"],
                   "backbones": {m: {"path": p, "sha256": file_sha256(weights_file(p))} for m, p in backbones.items()},
                   "engine": first["trainer"], "out_dir": first["out_dir"], "resumed_from": first["resumed_from"]}
-    aggregation = {"softmax_mean": "mean of the clips' softmax (sigmoid for multi-label) per video",
-                   "feature_mean": "mean of clip features per video (= mean of clip logits)"}[cfg.clip_aggregation]
-    spec = FeatureSpec(source="end-to-end fine-tuning", pooling=f"mean of last-layer patch tokens per backbone -> "
-                       f"head {args.head}", modality="+".join(cfg.modalities), train_clips_per_video=1,
-                       test_clips_per_video=cfg.test_clips, clip_aggregation=aggregation, extraction=extraction)
+    aggregation = {"softmax_mean": "mean of the views' softmax (sigmoid for multi-label) per video",
+                   "feature_mean": "mean of the views' features per video"}[cfg.clip_aggregation]
+    pooling = ("patch tokens of both encoders -> 3-block fusion Transformer -> per-modality mean -> concat -> linear"
+               if cfg.head == "mavil-fusion" else f"mean of last-layer patch tokens per backbone -> head {cfg.head}")
+    spec = FeatureSpec(source="end-to-end fine-tuning", pooling=pooling, modality="+".join(cfg.modalities),
+                       train_clips_per_video=1, test_clips_per_video=cfg.test_clips,
+                       clip_aggregation=f"{aggregation} ({cfg.test_clips} clips x {cfg.spatial_crops} spatial crops)",
+                       extraction=extraction)
     card = ProtocolCard(
         protocol="finetune", features=spec, normalization="video: ImageNet mean/std; audio: log-mel mean/std",
-        hyperparameters={"preset": args.preset, **first["config"], "head": args.head, "max_steps": args.max_steps},
+        hyperparameters={"preset": args.preset, "variant": args.variant, **first["config"],
+                         "max_steps": args.max_steps},
         selection_rule="fixed preset (no search); the last epoch is scored once on test", seeds=[args.seed],
         dataset=args.dataset, split_files=[r["file"] for r in rows] if len(rows) > 1 else [],
         checkpoint=" + ".join(backbones.values()),

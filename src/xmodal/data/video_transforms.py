@@ -269,9 +269,13 @@ RANDAUG_OPS = (
 )  # fmt: skip
 
 
-def randaug_op(video: Tensor, name: str, level: float, negate: bool, fill: float = 0.5) -> Tensor:
-    """One RandAugment op at ``level`` in [0, 1] (magnitude / 10), timm's ranges: rotate ±30°, shear ±0.3,
-    translate ±45 % of the side, enhance factors 1 ± 0.9, posterize to 8 − 4·level bits, solarize above 1 − level."""
+def randaug_op(video: Tensor, name: str, level: float, negate: bool, fill: float = 0.5,
+               increasing: bool = True) -> Tensor:
+    """One RandAugment op at ``level`` in [0, 1] (magnitude / 10) with timm's level-to-argument maps: rotate ±30°,
+    shear ±0.3, translate ±45 % of the side, solarize-add up to 110/255. ``increasing`` picks timm's ``inc1`` maps,
+    whose severity grows with the level (enhance factor max(0.1, 1 ± 0.9·level), posterize to 4 − ⌊4·level⌋ bits,
+    solarize above 1 − level); ``increasing=False`` is timm's default (``inc0``) where posterize keeps ⌊4·level⌋
+    bits, solarize inverts above ``level`` and enhance uses factor 0.1 + 1.8·level with no sign flip."""
     sign = -1.0 if negate else 1.0
     h, w = video.shape[-2:]
     if name == "AutoContrast":
@@ -284,13 +288,14 @@ def randaug_op(video: Tensor, name: str, level: float, negate: bool, fill: float
         ang = math.radians(sign * 30.0 * level)
         return _affine(video, [[math.cos(ang), -math.sin(ang), 0.0], [math.sin(ang), math.cos(ang), 0.0]], fill)
     if name == "Posterize":
-        step = 2 ** (8 - max(1, 8 - round(4 * level)))
+        bits = 4 - int(4 * level) if increasing else int(4 * level)
+        step = 2 ** (8 - bits)
         return torch.floor(torch.floor(video * 255.0 + 0.5) / step) * step / 255.0
     if name == "Solarize":
-        return torch.where(video >= 1.0 - level, 1.0 - video, video)
+        return torch.where(video >= (1.0 - level if increasing else level), 1.0 - video, video)
     if name == "SolarizeAdd":
         return torch.where(video < 128 / 255, (video + 110 / 255 * level).clamp(0, 1), video)
-    factor = 1.0 + sign * 0.9 * level
+    factor = max(0.1, 1.0 + sign * 0.9 * level) if increasing else 0.1 + 1.8 * level
     if name == "Color":
         return adjust_saturation(video, factor)
     if name == "Contrast":
@@ -317,16 +322,17 @@ def rand_augment(
     magnitude: float = 9.0,
     magnitude_std: float = 0.5,
     prob: float = 0.5,
+    increasing: bool = True,
 ) -> Tensor:
-    """RandAugment (Cubuk et al. 2020) as timm's ``rand-m9-mstd0.5`` that VideoMAE / XKD fine-tuning use (XKD
-    Table S6 "RandAug (9, .05)": magnitude 9, magnitude noise std 0.5). ``num_ops`` ops drawn with replacement,
-    each applied with ``prob``, magnitude ~ N(magnitude, std) clipped to [0, 10], the same draw on every frame.
-    Input/output float ``(C, T, H, W)`` in [0, 1]."""
+    """RandAugment (Cubuk et al. 2020) as timm's ``rand-m{magnitude}-n{num_ops}-mstd{std}-inc{increasing}``
+    (the fine-tuning presets hold XKD's paper and official-code settings). ``num_ops`` ops
+    drawn with replacement, each applied with ``prob``, magnitude ~ N(magnitude, std) clipped to [0, 10], the same
+    draw on every frame. Input/output float ``(C, T, H, W)`` in [0, 1]."""
     picks = torch.randint(0, len(RANDAUG_OPS), (num_ops,), generator=gen).tolist()
     for k in picks:
         if not bernoulli(gen, prob):
             continue
         noise = float(torch.randn((), generator=gen)) * magnitude_std if magnitude_std > 0 else 0.0
         level = min(max(magnitude + noise, 0.0), 10.0) / 10.0
-        video = randaug_op(video, RANDAUG_OPS[k], level, bernoulli(gen, 0.5)).clamp(0.0, 1.0)
+        video = randaug_op(video, RANDAUG_OPS[k], level, bernoulli(gen, 0.5), increasing=increasing).clamp(0.0, 1.0)
     return video

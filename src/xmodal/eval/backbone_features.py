@@ -104,7 +104,7 @@ def features_from_backbone(
 
     ``geometry`` defaults to :func:`resolve_geometry` on the export; both transforms default to its deterministic
     ``EvalTransform`` (then training passes differ only by clip start). Pass an augmenting ``train_transform``
-    (e.g. :class:`xmodal.eval.finetune_data.TrainTransform`) for xkd Table S1-style augmented training clips.
+    (e.g. :class:`xmodal.eval.finetune_recipe.RecipeTrainTransform`) for augmented training clips.
     """
     from torch.utils.data import DataLoader
 

@@ -1,15 +1,17 @@
 """End-to-end fine-tuning (XKD §A.6, MAViL App. B) as a LightningModule over any backbone(s).
 
-* :class:`AVClassifier` — audio-only, video-only or audio+video: pooled ``features()`` of each backbone go to a head
-  from :mod:`xmodal.eval.finetune_heads` (default: concatenation → dropout → linear).
+* :class:`AVClassifier` — audio-only, video-only or audio+video backbones and a named head
+  (:mod:`xmodal.eval.finetune_heads`: ``concat-linear``, or MAViL's ``mavil-fusion`` Transformer over patch
+  tokens), with fine-tuning masking in training and multi-view (clips × spatial crops) inputs.
 * :func:`layer_decay_groups` — layer-wise LR decay (Bao et al. 2021, xkd Table S6/S7): a ViT exposing
   ``blocks`` gets LR·decay^(L+1−i) for layer i (embedding 0, block j → j+1, final norm and head L+1);
   other backbones form one group. Norms, biases, CLS and positional embeddings get no weight decay.
 * :class:`FineTuner` — soft-target CE with label smoothing or BCE (multi-label, or mixup per MAViL), an
   optional ``mix(inputs, targets) -> (inputs, targets)`` callable (mixup/cutmix from the data package),
-  warm-up + cosine or fixed LR per step, and multi-clip testing: a video's score is the mean of its clips' softmax
-  (sigmoid for multi-label), as XKD's official test averages its views (``clip_aggregation="feature_mean"``:
-  clip features averaged before the head instead).
+  warm-up + cosine or fixed LR per step from the preset's effective LR (MAViL: base × batch / 256), and
+  multi-view testing: a video's score is the mean of its views' softmax (sigmoid for multi-label), as XKD's official
+  test averages its 3 temporal × 3 spatial views (``clip_aggregation="feature_mean"``: view features averaged
+  before the head instead).
 * :func:`class_balanced_sampler` — MAViL App. B: weight of a sample = Σ_{c ∈ labels} 1000 / (n_c + 0.01).
 * Test metrics are computed on the predictions of *all* processes: under DDP each process tests a shard, and
   :class:`~xmodal.eval.gathered.GatheredPredictions` (a torchmetrics metric) all-gathers logits, labels and dataset
@@ -19,7 +21,8 @@
   batch is passed over, and every dropped sample is counted in ``FineTuner.skips``
   (``{"train": SkipCounter, "test": ...}``). The training dataset's ``set_epoch`` is called every epoch, so clip
   starts and augmentations change.
-Drop path belongs to the backbone (built with it); RandAugment/SpecAugment belong to the data pipeline.
+Drop path belongs to the backbone (built with it); augmentation belongs to the data pipeline
+(:mod:`xmodal.eval.finetune_recipe`).
 """
 
 from __future__ import annotations
@@ -36,7 +39,9 @@ from torch import nn
 from torch.utils.data import WeightedRandomSampler
 
 from xmodal.data.collate import SkipCounter, slice_batch
-from xmodal.eval.finetune_config import FinetuneConfig
+from xmodal.eval.finetune_augment import AxisGroups
+from xmodal.eval.finetune_config import FinetuneConfig, effective_lr
+from xmodal.eval.finetune_fusion import flatten_views, keep_ids, repeat_views
 from xmodal.eval.finetune_heads import build_head
 from xmodal.eval.gathered import GatheredPredictions
 from xmodal.training.optim import no_decay_names, warmup_cosine
@@ -47,45 +52,64 @@ _SINGLE_NDIM = {"video": 5, "audio": 4}
 
 class AVClassifier(nn.Module):
     """Backbones (modality → module with ``features()`` and ``embed_dim``) + a head from
-    :mod:`xmodal.eval.finetune_heads` (default ``concat-linear``)."""
+    :mod:`xmodal.eval.finetune_heads` (default ``concat-linear``; ``mavil-fusion`` reads patch tokens).
+
+    ``masking`` (modality → axis groups, :func:`xmodal.eval.finetune_fusion.keep_ids`) is MAViL's fine-tuning
+    masking: in training the backbone encodes only the kept tokens. Inputs may carry view axes after the batch
+    (clips × spatial crops); :meth:`forward` averages a pooled head's features over the views (the feature-mean
+    test) and a token head's logits, :meth:`clip_scores` averages per-view probabilities (XKD's official test).
+    """
 
     def __init__(self, backbones: dict[str, nn.Module], num_classes: int, dropout: float = 0.0,
-                 head: str = "concat-linear") -> None:
+                 head: str = "concat-linear", masking: dict[str, AxisGroups] | None = None, seed: int = 0) -> None:
         super().__init__()
         self.backbones = nn.ModuleDict(backbones)
         self.head = build_head(head, {m: int(b.embed_dim) for m, b in backbones.items()}, num_classes, dropout)
+        self.masking = dict(masking or {})
+        self.mask_gen = torch.Generator().manual_seed(seed)
+
+    def _encode(self, name: str, x: torch.Tensor) -> torch.Tensor:
+        """Pooled ``(N, D)`` features for a pooled head, tokens ``(N, 1 + L, D)`` (CLS first) for a token head."""
+        backbone = self.backbones[name]
+        keep = None
+        if self.training and name in self.masking:
+            keep = keep_ids(backbone, x, self.masking[name], self.mask_gen)
+        tokens_head = getattr(self.head, "input_kind", "pooled") == "tokens"
+        if not tokens_head and keep is None:
+            return backbone.features(x)
+        tokens = backbone(x, keep)
+        if tokens_head:
+            return tokens
+        return tokens[:, 0] if getattr(backbone, "pool", "mean") == "cls" else tokens[:, 1:].mean(1)
+
+    def view_logits(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        """``(B, V, C)`` logits of every view (modalities with fewer views paired with each)."""
+        flat = {m: flatten_views(inputs[m], _SINGLE_NDIM.get(m, inputs[m].ndim)) for m in self.backbones}
+        batch = next(iter(inputs.values())).shape[0]
+        views = max(v for _, v in flat.values())
+        encoded = {m: repeat_views(self._encode(m, x), batch, v, views) for m, (x, v) in flat.items()}
+        return self.head(encoded).reshape(batch, views, -1)
 
     def pooled(self, inputs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """What the head reads, per modality: ``features(x)`` (B, D), or the token sequence ``backbone(x)``
-        (B, 1+N, D) for a head with ``input_kind = "tokens"``; an input with an extra clip dim (B, K, ...) is
-        averaged over its K clips."""
-        tokens = getattr(self.head, "input_kind", "pooled") == "tokens"
+        """Features per modality, averaged over the input's views."""
         feats = {}
-        for name, backbone in self.backbones.items():
-            x = inputs[name]
-            encode = backbone if tokens else backbone.features
-            if x.ndim == _SINGLE_NDIM.get(name, x.ndim) + 1:
-                b, k = x.shape[:2]
-                out = encode(x.flatten(0, 1))
-                feats[name] = out.reshape(b, k, *out.shape[1:]).mean(1)
-            else:
-                feats[name] = encode(x)
+        for name in self.backbones:
+            x, views = flatten_views(inputs[name], _SINGLE_NDIM.get(name, inputs[name].ndim))
+            f = self._encode(name, x)
+            feats[name] = f.reshape(-1, views, *f.shape[1:]).mean(1)
         return feats
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
+        if getattr(self.head, "input_kind", "pooled") == "tokens":
+            return self.view_logits(inputs).mean(1)
         return self.head(self.pooled(inputs))
 
     def clip_scores(self, inputs: dict[str, torch.Tensor], multilabel: bool) -> torch.Tensor:
-        """Mean over a video's K clips of the per-clip softmax (sigmoid when ``multilabel``), as XKD's official
-        test does (3 temporal × 3 spatial views); (B, C). Inputs without a clip dim count as K = 1."""
-        counts = {m: x.shape[1] for m, x in inputs.items() if x.ndim == _SINGLE_NDIM.get(m, x.ndim) + 1}
-        if len(set(counts.values())) > 1:
-            raise ValueError(f"multi-clip test: modalities have different clip counts {counts}")
-        k = next(iter(counts.values()), 1)
-        flat = {m: x.flatten(0, 1) if m in counts else x.repeat_interleave(k, 0) for m, x in inputs.items()}
-        logits = self(flat)
-        probs = logits.sigmoid() if multilabel else logits.softmax(dim=1)
-        return probs.reshape(-1, k, probs.shape[1]).mean(1)
+        """Mean over a video's views of the per-view softmax (sigmoid when ``multilabel``), as XKD's official
+        test does (3 temporal × 3 spatial views); (B, C). Inputs without view axes count as one view."""
+        logits = self.view_logits(inputs)
+        probs = logits.sigmoid() if multilabel else logits.softmax(dim=-1)
+        return probs.mean(1)
 
 
 def _layer_id(rest: str, depth: int) -> int:
@@ -214,14 +238,14 @@ class FineTuner(L.LightningModule):
 
     def configure_optimizers(self) -> Any:
         cfg = self.cfg
-        groups = layer_decay_groups(self.model, cfg.lr, cfg.weight_decay, cfg.layer_decay,
-                                    dict(cfg.modality_lr_scale))
+        lr = effective_lr(cfg)  # MAViL presets: base × batch / 256
+        groups = layer_decay_groups(self.model, lr, cfg.weight_decay, cfg.layer_decay, dict(cfg.modality_lr_scale))
         for g in groups:
             g.pop("names")
-        opt = torch.optim.AdamW(groups, lr=cfg.lr, betas=cfg.betas)
+        opt = torch.optim.AdamW(groups, lr=lr, betas=cfg.betas)
         total = max(1, int(self.trainer.estimated_stepping_batches))
         warmup = int(cfg.warmup_epochs * total / max(1, self.trainer.max_epochs or 1))
-        floor = cfg.min_lr / cfg.lr
+        floor = cfg.min_lr / lr
 
         def factor(step: int) -> float:
             if cfg.schedule == "fixed":
@@ -234,16 +258,19 @@ class FineTuner(L.LightningModule):
 
 def finetune(
     backbones: dict[str, nn.Module], train_loader: Any, test_loader: Any, cfg: FinetuneConfig, num_classes: int,
-    *, mix: MixFn | None = None, head: str = "concat-linear", out_dir: str | Path | None = None,
+    *, mix: MixFn | None = None, head: str | None = None, out_dir: str | Path | None = None,
     run_config: Any = None, **trainer_fields: Any,
 ) -> tuple[FineTuner, dict[str, float]]:
     """Fine-tune for ``cfg.epochs`` on the training engine (:func:`xmodal.eval.finetune_engine.fit_and_test`), then
     test (multi-clip batches allowed). ``trainer_fields`` are :class:`~xmodal.training.trainer.TrainerConfig`
     fields (``max_steps=``, ``devices=``, ``strategy=`` …); without ``out_dir`` logs and checkpoints go to a
-    temporary folder (no resume). A class-balanced run passes a loader built with :func:`class_balanced_sampler`."""
+    temporary folder (no resume). The model is the preset's (``cfg.head``, fine-tuning masking); ``head`` overrides
+    the preset's head. A class-balanced run passes a loader built with :func:`class_balanced_sampler`."""
     from xmodal.eval.finetune_engine import fit_and_test, trainer_config
+    from xmodal.eval.finetune_recipe import masking_groups
 
-    module = FineTuner(AVClassifier(backbones, num_classes, cfg.dropout, head=head), cfg, num_classes, mix)
+    model = AVClassifier(backbones, num_classes, cfg.dropout, head=head or cfg.head, masking=masking_groups(cfg))
+    module = FineTuner(model, cfg, num_classes, mix)
     metrics = fit_and_test(module, train_loader, test_loader, trainer_config(cfg, **trainer_fields), out_dir,
                            run_config)
     return module, metrics

@@ -1,12 +1,8 @@
 """Fine-tuning inputs: augmented training clips, batch mixing, loaders (XKD §A.6 Tables S6–S7, MAViL App. B).
 
-* :class:`TrainTransform` — per sample, seeded by ``raw["seed"]`` (so a (seed, epoch, video) triple always gives
-  the same clip): video = random temporal start, random resized crop (scale 0.08–1, VideoMAE's fine-tuning crop
-  that XKD follows) → ``size``², flip 0.5, RandAugment (``randaug = (magnitude, std)`` of the preset: Table S6
-  "RandAug (9, .05)" read as timm's m9-mstd0.5, see :func:`xmodal.data.video_transforms.rand_augment`),
-  normalization; audio = random start, volume jitter (Table S7), log-mel, SpecAugment (``specaug_time_freq`` =
-  (max time width, max frequency width), ``specaug_masks`` masks of each, 1 when the preset gives none).
-  Table S7's time warp is not implemented.
+* training inputs: :class:`xmodal.eval.finetune_recipe.RecipeTrainTransform` (the preset's full augmentation;
+  per sample, seeded by ``raw["seed"]``, so a (seed, epoch, video) triple always gives the same clip); test inputs:
+  :func:`xmodal.eval.finetune_recipe.test_transform` (centre crop, or the preset's spatial crops).
 * :class:`BatchMix` — the preset's mixup/cutmix on the batch (``xmodal.data.mix``). With two modalities both get
   the *same* partner and λ (one generator state replayed), mixup only, since a CutMix box cannot keep λ equal
   across a frame and a spectrogram.
@@ -16,7 +12,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -24,79 +20,10 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader
 
-from xmodal.data import video_transforms as vt
-from xmodal.data.audio_transforms import spec_augment, volume_jitter
-from xmodal.data.features import build_frontend
 from xmodal.data.mix import MixConfig, mix_batch
-from xmodal.data.views import frame_indices, select_frames, take_samples
 from xmodal.eval.finetune import class_balanced_sampler
 from xmodal.eval.finetune_config import FinetuneConfig
 from xmodal.eval.geometry import EvalGeometry
-
-
-def _rand_start(span: float, gen: torch.Generator) -> float:
-    """A start ~ U[0, span) (0 when the clip has no room), drawn from ``gen`` only."""
-    return span * float(torch.rand((), generator=gen)) if span > 0 else 0.0
-
-
-@dataclass(frozen=True)
-class TrainAugConfig:
-    crop_scale: tuple[float, float] = (0.08, 1.0)
-    flip_p: float = 0.5
-    randaug: tuple[float, float] | None = None
-    volume: float = 0.0
-    specaug_time_freq: tuple[int, int] | None = None
-    specaug_masks: int = 1
-
-    @classmethod
-    def from_preset(cls, cfg: FinetuneConfig) -> TrainAugConfig:
-        return cls(randaug=cfg.randaug, volume=cfg.volume_jitter, specaug_time_freq=cfg.specaug_time_freq,
-                   specaug_masks=max(1, cfg.specaug_masks))
-
-
-class TrainTransform:
-    """Raw sample → augmented ``{"video": (3, frames, size, size), "audio": (1, F, T)}``; see the module doc."""
-
-    def __init__(self, geometry: EvalGeometry, aug: TrainAugConfig) -> None:
-        self.geometry, self.aug = geometry, aug
-        self.cfg = (geometry, aug)  # cache-key description (xmodal.eval.backbone_features._describe)
-        self.frontend = build_frontend(geometry.eval_config().frontend)
-        self.mean, self.std = vt.IMAGENET_MEAN, vt.IMAGENET_STD
-
-    def _video(self, frames: Tensor, src_fps: float, gen: torch.Generator) -> Tensor:
-        g, a = self.geometry, self.aug
-        start = _rand_start(frames.shape[0] / src_fps - g.frames / g.fps, gen)
-        idx = frame_indices(frames.shape[0], src_fps, start, g.frames, g.fps, cyclic=False)
-        chosen = select_frames(frames, idx)
-        box = vt.sample_crop(chosen.shape[1], chosen.shape[2], a.crop_scale, (3 / 4, 4 / 3), gen)
-        video = vt.crop_resize_frames(chosen, box, (g.size, g.size))
-        if vt.bernoulli(gen, a.flip_p):
-            video = vt.hflip(video)
-        if a.randaug is not None:
-            video = vt.rand_augment(video, gen, magnitude=a.randaug[0], magnitude_std=a.randaug[1])
-        return vt.normalize(video, self.mean, self.std)
-
-    def _audio(self, wave: Tensor, sr: int, gen: torch.Generator) -> Tensor:
-        g, a = self.geometry, self.aug
-        count = round(g.audio_seconds * sr)
-        start = int(_rand_start(max(wave.shape[-1] - count, 0), gen))
-        wave = take_samples(wave.to(torch.float32), start, count)
-        if a.volume > 0:
-            wave = volume_jitter(wave, a.volume, gen)
-        spec = self.frontend(wave)
-        if a.specaug_time_freq is not None:
-            t, f = a.specaug_time_freq
-            spec = spec_augment(spec, gen, freq_width=(0, f), time_width=(0, t), num_masks=a.specaug_masks)
-        return spec
-
-    def __call__(self, raw: dict[str, Any]) -> dict[str, Tensor]:
-        gen = torch.Generator().manual_seed(int(raw["seed"]))
-        out: dict[str, Tensor] = {}
-        if raw.get("video") is not None:
-            out["video"] = self._video(raw["video"], float(raw["fps"]), gen)
-        if raw.get("audio") is not None:
-            out["audio"] = self._audio(raw["audio"], int(raw["sample_rate"]), gen)
-        return out
 
 
 class BatchMix:
@@ -140,9 +67,10 @@ def build_loaders(index: Any, cfg: FinetuneConfig, geometry: EvalGeometry, *, te
     common = {"modalities": cfg.modalities, "clip_seconds": geometry.clip_seconds, "video": video, "audio": audio,
               "on_error": "skip", "seed": seed, "cache": decode_cache}
     train_index, test_index = index.split("train"), index.split(test_split)
-    augment = TrainTransform(geometry, TrainAugConfig.from_preset(cfg))
-    train = AVDataset(train_index, sampling="random", transform=augment, **common)
-    test = AVDataset(test_index, sampling="uniform", num_clips=cfg.test_clips, transform=geometry.transform(),
+    from xmodal.eval.finetune_recipe import RecipeTrainTransform, test_transform
+
+    train = AVDataset(train_index, sampling="random", transform=RecipeTrainTransform(geometry, cfg), **common)
+    test = AVDataset(test_index, sampling="uniform", num_clips=cfg.test_clips, transform=test_transform(geometry, cfg),
                      **common)
     if decode_cache:
         train.preload()

@@ -3,11 +3,12 @@
 Why a registry: a fine-tuned audio+video model differs between papers mostly in how the two encoders meet. The
 default ``"concat-linear"`` concatenates each backbone's pooled features (fixed modality order: the order of the
 backbones dict) and applies dropout → linear, which is XKD's single-modality head and the simple A+V fusion.
-Another head (e.g. MAViL's fusion Transformer, MAViL §4 / App. B) is added with :func:`register_head` and picked by
-name (``FinetuneHead`` contract: ``forward(features: dict[str, Tensor]) -> logits``); nothing else in the engine
-changes. ``input_kind`` says what the head consumes: ``"pooled"`` (default) = ``backbone.features(x)`` (B, D) per
-modality, ``"tokens"`` = the backbone's token sequence ``backbone(x)`` (B, 1+N, D; CLS first) per modality, what a
-fusion Transformer over both modalities' tokens needs. ``dims`` gives each backbone's ``embed_dim``.
+``"mavil-fusion"`` is MAViL's 3-block fusion Transformer (MAViL App. B; :mod:`xmodal.eval.finetune_fusion`).
+Another head is added with :func:`register_head` and picked by name (``FinetuneHead`` contract:
+``forward(features: dict[str, Tensor]) -> logits``); nothing else in the engine changes. ``input_kind`` says what
+the head consumes: ``"pooled"`` (default) = ``backbone.features(x)`` (B, D) per modality, ``"tokens"`` = the
+backbone's token sequence ``backbone(x)`` (B, 1+N, D; CLS first) per modality, what a fusion Transformer over both
+modalities' tokens needs. ``dims`` gives each backbone's ``embed_dim``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from collections.abc import Callable
 
 import torch
 from torch import nn
+
+from xmodal.eval.finetune_fusion import FusionTransformerHead
 
 HeadBuilder = Callable[[dict[str, int], int, float], nn.Module]
 
@@ -37,7 +40,7 @@ class ConcatLinearHead(nn.Sequential):
         return super().forward(torch.cat([features[m] for m in self.order], dim=1))
 
 
-HEADS: dict[str, HeadBuilder] = {"concat-linear": ConcatLinearHead}
+HEADS: dict[str, HeadBuilder] = {"concat-linear": ConcatLinearHead, "mavil-fusion": FusionTransformerHead}
 
 
 def register_head(name: str, builder: HeadBuilder) -> None:

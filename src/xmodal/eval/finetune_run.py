@@ -20,7 +20,8 @@ from torch import nn
 
 from xmodal.eval.finetune import finetune
 from xmodal.eval.finetune_config import FinetuneConfig
-from xmodal.eval.finetune_data import TrainAugConfig, batch_mix, build_loaders
+from xmodal.eval.finetune_data import build_loaders
+from xmodal.eval.finetune_recipe import augmentation_record, recipe_geometry, recipe_mix, uses_audio_stats
 from xmodal.eval.geometry import EvalGeometry, export_doc, resolve_geometry
 
 VIDEO_FIELDS = ("fps", "frames", "size")
@@ -58,7 +59,7 @@ def merged_geometry(backbones: dict[str, str], overrides: dict[str, Any]) -> tup
 def finetune_from_exports(
     backbones: dict[str, str], manifest: str | Path, cfg: FinetuneConfig, *,
     geometry_overrides: dict[str, Any] | None = None, num_workers: int = 0, seed: int = 0,
-    decode_cache: bool = False, device: str = "cpu", head: str = "concat-linear", out_dir: str | Path | None = None,
+    decode_cache: bool = False, device: str = "cpu", head: str | None = None, out_dir: str | Path | None = None,
     **trainer_fields: Any,
 ) -> dict[str, Any]:
     """Train + test on the engine (:mod:`xmodal.eval.finetune_engine`; ``trainer_fields`` are
@@ -77,6 +78,11 @@ def finetune_from_exports(
         raise ValueError(f"preset wants modalities {cfg.modalities}, got backbones for {sorted(backbones)}")
     L.seed_everything(seed, workers=True)
     geometry, sources = merged_geometry(backbones, geometry_overrides or {})
+    if cfg.video_size is not None and "video" in cfg.modalities:
+        sources["size"] = f"preset: fine-tuning crop {cfg.video_size}² (pos-embed resampled from the export's grid)"
+    if uses_audio_stats(geometry, cfg):
+        sources["logmel_mean"] = sources["logmel_std"] = "preset: dataset statistics (mavil Table 10)"
+    geometry = recipe_geometry(geometry, cfg)
     index = read_manifest(manifest)
     if not index.split("train").rows or not index.split("test").rows:
         raise ValueError(f"{manifest}: fine-tuning needs 'train' and 'test' rows")
@@ -89,14 +95,15 @@ def finetune_from_exports(
     tcfg = trainer_config(cfg, **{"accelerator": "gpu" if gpu else "cpu",
                                   "precision": "bf16-mixed" if gpu else "32-true", "num_workers": num_workers,
                                   "seed": seed, **trainer_fields})
+    head = head or cfg.head
     inputs = {"backbones_sha256": {m: file_sha256(weights_file(p)) for m, p in backbones.items()},
               "manifest_sha256": file_sha256(manifest), "seed": seed, "geometry": asdict(geometry), "head": head}
-    module, metrics = finetune(models, train_loader, test_loader, cfg, len(index.classes), mix=batch_mix(cfg, seed),
+    module, metrics = finetune(models, train_loader, test_loader, cfg, len(index.classes), mix=recipe_mix(cfg, seed),
                                head=head, out_dir=out_dir, run_config=FinetuneRun(cfg, tcfg, inputs),
                                **asdict(tcfg))
     return {
         "metrics": metrics, "geometry": asdict(geometry), "geometry_sources": sources,
-        "augmentation": asdict(TrainAugConfig.from_preset(cfg)),
+        "augmentation": augmentation_record(cfg),
         "skipped": {k: v.summary() for k, v in module.skips.items()},
         "n_train": len(train_loader.dataset), "n_test": len(test_loader.dataset),  # type: ignore[arg-type]
         "num_classes": len(index.classes), "multilabel": index.multilabel, "seconds": time.perf_counter() - start,

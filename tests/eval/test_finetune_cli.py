@@ -121,7 +121,10 @@ def test_finetune_cli_resumes_its_out_dir_and_refuses_another_config(
     base = ["eval", "finetune", "--preset", "xkd-ucf101", "--backbone", bench["video"], "--data", bench["manifest"],
             "--epochs", "2", "--batch-size", "6", "--test-clips", "1", "--progress", "none", "--out", str(run)]
     assert main([*base, "--max-steps", "2", "--json", str(tmp_path / "a.json")]) == 0  # stops after epoch 0
-    first = json.loads((tmp_path / "a.json").read_text())["per_split"][0]
+    doc = json.loads((tmp_path / "a.json").read_text())
+    first = doc["per_split"][0]
+    assert doc["protocol"]["reference"] == "xkd Table S6"  # the preset's departures reach the card
+    assert "head_init" in {d["key"] for d in doc["protocol"]["departures"]}
     assert first["steps"] == 2 and first["resumed_from"] is None
     assert main([*base, "--json", str(tmp_path / "b.json")]) == 0
     second = json.loads((tmp_path / "b.json").read_text())["per_split"][0]

@@ -172,11 +172,15 @@ def _train(args: argparse.Namespace, cfg: Any, runs: list[tuple[int | None, str]
         dataset=args.dataset, split_files=[r["file"] for r in rows] if len(rows) > 1 else [],
         checkpoint=" + ".join(backbones.values()),
         checkpoint_sha256=" + ".join(v["sha256"] for v in extraction["backbones"].values()),
+        reference=cfg.source,
     )
+    for key, paper, code, ours in cfg.departures:
+        card.depart(key, paper, code, ours)
     payload = result_payload(card, metric, rows, time.perf_counter() - start)
     if len(rows) > 1:
         print_split_table(payload)
     print(f"finetune: {metric} = {payload['mean']:.4f} ± {payload['std']:.4f} over {len(rows)} split(s) "
           f"[{payload['runtime_s']:.1f}s]")
+    print("\n".join(f"  {line}" for line in card.lines()))
     write_json(args.json, payload)
     return 0

@@ -106,21 +106,26 @@ def test_c2kd_config_validation_and_poly_schedule() -> None:
     assert poly_factor(100, 100, 1e-2) * 1e-2 == pytest.approx(1e-4)
 
 
-@pytest.mark.parametrize("kind", ["none", "kd", "dkd", "dist", "nkd", "fitnets", "review"])
+@pytest.mark.parametrize("kind", ["none", "kd", "dkd", "dist", "nkd", "fitnets", "review", "shake"])
 def test_baselines_share_the_trainer_and_keep_the_teacher_fixed(kind: str) -> None:
     student, teacher = _nets()
     state = {k: v.clone() for k, v in teacher.state_dict().items()}
-    cfg = BaselineKDConfig(kind=kind, feature_pairs=(("block2", "block2"), ("block3", "block3")))  # type: ignore
+    cfg = BaselineKDConfig(kind=kind, feature_pairs=(("block2", "block2"), ("block3", "block3")),  # type: ignore
+                           shake_layers=("block1", "block2", "block3"))
     model = BaselineKD(student, teacher, cfg, _sgd(), example=_batch())
     terms = model.compute_losses(_batch(), "train")
     assert set(terms) == ({"ce"} if kind == "none" else {"ce", "kd"})
     assert all(torch.isfinite(v) for v in terms.values())
+    shadow_before = model.shadow.out[0].weight.clone() if model.shadow is not None else None
     _fit(model, steps=2)
     for k, v in teacher.state_dict().items():
         assert torch.equal(v, state[k]), (kind, k)
     if kind in ("fitnets", "review"):
         assert len(model.regressors) == (1 if kind == "fitnets" else 2)
         assert model.regressors["block2->block2"].body[0].out_channels == 5
+    if kind == "shake":  # the shadow head trained (its teacher, checked above, did not)
+        assert model.shadow is not None and model.shadow.fc is None  # official: the teacher's classifier
+        assert not torch.equal(model.shadow.out[0].weight, shadow_before)
 
 
 def test_dkd_term_ramps_in_over_its_warmup_epochs() -> None:
@@ -131,3 +136,35 @@ def test_dkd_term_ramps_in_over_its_warmup_epochs() -> None:
     full.eval(), ramped.eval()
     ratio = ramped.compute_losses(batch, "train")["kd"] / full.compute_losses(batch, "train")["kd"]
     assert ratio.item() == pytest.approx(0.25)  # epoch 0 counts as the first of 4
+
+
+def test_shake_shadow_head_follows_the_official_module_and_checks_widths() -> None:
+    """Three levels give the official fuse1…fuse5 layout (3×3 stride-2 down, 1×1 lateral, 3×3 out); the SHAKE
+    term equals shake_loss on layer-normalised logits of the head fed with the teacher's detached classifier."""
+    from xmodal.losses.kd_baselines import layer_norm_logits, shake_loss
+
+    student, teacher = _nets()
+    model = BaselineKD(student, teacher, BaselineKDConfig(kind="shake", shake_layers=("block1", "block2", "block3")),
+                       _sgd(), example=_batch())
+    head = model.shadow
+    assert head is not None
+    assert [d[0].stride for d in head.down] == [(2, 2), (2, 2)]
+    assert [(d[0].in_channels, d[0].out_channels) for d in head.down] == [(4, 5), (5, 8)]
+    assert [lat[0].kernel_size for lat in head.lateral] == [(1, 1), (1, 1)] and head.out[0].out_channels == 8
+    assert not any(p is teacher.head.weight for p in model.shadow.parameters())
+    batch = _batch()
+    model.eval()
+    terms = model.compute_losses(batch, "train")
+    with torch.no_grad():
+        s, t = student(batch["video"]), teacher(batch["audio"])
+        feats = [model._t_taps.features[n] for n in ("block1", "block2", "block3")]
+        h = head(feats, teacher.head.weight, teacher.head.bias)
+        ln = [layer_norm_logits(v) for v in (s, t, h)]
+    assert torch.allclose(terms["kd"], shake_loss(ln[0], ln[1], ln[2], batch["label"], 4.0), atol=1e-5)
+    assert torch.allclose(terms["ce"], torch.nn.functional.cross_entropy(ln[0], batch["label"]), atol=1e-6)
+    own = BaselineKD(*_nets(), BaselineKDConfig(kind="shake", shake_layers=("block1", "block2"),
+                                                shake_classifier="own"), _sgd(), example=_batch())
+    assert own.shadow is not None and own.shadow.fc is not None and own.shadow.fc.in_features == 5
+    with pytest.raises(ConfigError, match="shake_classifier=own"):  # block2 (5 ch) does not feed head (8 in)
+        BaselineKD(*_nets(), BaselineKDConfig(kind="shake", shake_layers=("block1", "block2")), _sgd(),
+                   example=_batch())

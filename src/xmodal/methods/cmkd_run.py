@@ -30,7 +30,7 @@ from xmodal.models.resnet import resnet18, resnet50
 from xmodal.training.optim import OptimConfig
 
 Arch = Literal["resnet18", "resnet50", "small"]
-METHODS = ("c2kd", "none", "kd", "dkd", "dist", "nkd", "fitnets", "review")
+METHODS = ("c2kd", "none", "kd", "dkd", "dist", "nkd", "fitnets", "review", "shake")
 log = logging.getLogger(__name__)
 
 

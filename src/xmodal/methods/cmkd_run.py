@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -32,6 +33,9 @@ from xmodal.training.optim import OptimConfig
 Arch = Literal["resnet18", "resnet50", "small"]
 METHODS = ("c2kd", "none", "kd", "dkd", "dist", "nkd", "fitnets", "review", "shake")
 log = logging.getLogger(__name__)
+# Called once per seed with the pretrained teacher, every method's selected student and the splits; what it returns
+# is stored under the seed's "inspect" key (benchmarks/c2kd_synthetic.py runs the MFH diagnostic there).
+SeedInspector = Callable[[nn.Module, dict[str, nn.Module], Splits], dict[str, Any]]
 
 
 @dataclass
@@ -154,7 +158,7 @@ def _student_module(cfg: DistillRunConfig, method: str, student: nn.Module, teac
                       batch_size=cfg.batch_size)
 
 
-def run_seed(cfg: DistillRunConfig, splits: Splits, seed: int) -> dict[str, Any]:
+def run_seed(cfg: DistillRunConfig, splits: Splits, seed: int, inspect: SeedInspector | None = None) -> dict[str, Any]:
     """Teacher, then every method's student, for one seed; test accuracy once per network."""
     train, test = splits.data["train"], splits.data["test"]
     k, s_key, t_key = splits.num_classes, cfg.student_modality, cfg.teacher_modality
@@ -167,6 +171,7 @@ def run_seed(cfg: DistillRunConfig, splits: Splits, seed: int) -> dict[str, Any]
                              cfg.batch_size, seed, cfg.accelerator)
     out: dict[str, Any] = {"seed": seed, "teacher": {**t_run, "test_acc": accuracy(teacher, test, t_key)}}
     pretrained = copy.deepcopy(teacher.state_dict())
+    students: dict[str, nn.Module] = {}
     for method in cfg.methods:
         teacher.load_state_dict(pretrained)  # C²KD trains its teacher: every method starts from the same one
         torch.manual_seed(seed + 1)
@@ -176,15 +181,20 @@ def run_seed(cfg: DistillRunConfig, splits: Splits, seed: int) -> dict[str, Any]
                                cfg.select_from, cfg.batch_size, seed + 1, cfg.accelerator)
         module.remove_taps()
         out[method] = {**run, "test_acc": accuracy(student, test, s_key)}
+        students[method] = student
         log.info("seed %d %s: val %.2f test %.2f", seed, method, run["val_acc"], out[method]["test_acc"])
+    if inspect is not None:
+        teacher.load_state_dict(pretrained)
+        out["inspect"] = inspect(teacher, students, splits)
     return out
 
 
-def run_distill(cfg: DistillRunConfig, splits: Splits | None = None) -> dict[str, Any]:
+def run_distill(cfg: DistillRunConfig, splits: Splits | None = None,
+                inspect: SeedInspector | None = None) -> dict[str, Any]:
     """All seeds; returns the config, the splits' provenance, per-seed results and mean ± std per method."""
     cfg.validate()
     splits = splits or load_splits(cfg.data)
-    runs = [run_seed(cfg, splits, s) for s in cfg.seeds]
+    runs = [run_seed(cfg, splits, s, inspect) for s in cfg.seeds]
     summary = {}
     for name in ("teacher", *cfg.methods):
         mean, std = mean_std([r[name]["test_acc"] for r in runs])

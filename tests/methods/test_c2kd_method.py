@@ -120,9 +120,10 @@ def test_baselines_share_the_trainer_and_keep_the_teacher_fixed(kind: str) -> No
     _fit(model, steps=2)
     for k, v in teacher.state_dict().items():
         assert torch.equal(v, state[k]), (kind, k)
-    if kind in ("fitnets", "review"):
-        assert len(model.regressors) == (1 if kind == "fitnets" else 2)
-        assert model.regressors["block2->block2"].body[0].out_channels == 5
+    if kind == "fitnets":
+        assert len(model.regressors) == 1 and model.regressors["block2->block2"].body[0].out_channels == 5
+    if kind == "review":  # attention-based fusion by default: one ABF per level, no per-level regressors
+        assert model.review is not None and len(model.review.abfs) == 2 and not model.regressors
     if kind == "shake":  # the shadow head trained (its teacher, checked above, did not)
         assert model.shadow is not None and model.shadow.fc is None  # official: the teacher's classifier
         assert not torch.equal(model.shadow.out[0].weight, shadow_before)
@@ -168,3 +169,27 @@ def test_shake_shadow_head_follows_the_official_module_and_checks_widths() -> No
     with pytest.raises(ConfigError, match="shake_classifier=own"):  # block2 (5 ch) does not feed head (8 in)
         BaselineKD(*_nets(), BaselineKDConfig(kind="shake", shake_layers=("block1", "block2")), _sgd(),
                    example=_batch())
+
+
+def test_review_kd_term_is_hcl_of_the_fused_levels_with_the_official_warmup() -> None:
+    """ABF (default): kd = min(1, epoch / warm-up) · HCL(fused student levels, teacher levels); epoch 0 weighs 0,
+    as Review-KD's CIFAR code. ``review_fusion=none``: per-level regressors, no review across levels."""
+    from xmodal.losses.kd_baselines import hcl_loss
+
+    pairs = (("block2", "block2"), ("block3", "block3"))
+    student, teacher = _nets()
+    model = BaselineKD(student, teacher, BaselineKDConfig(kind="review", feature_pairs=pairs, review_warmup_epochs=0),
+                       _sgd(), example=_batch())
+    batch = _batch()
+    model.eval()
+    kd = model.compute_losses(batch, "train")["kd"]
+    fs = [model._s_taps.features[n] for n in ("block2", "block3")]
+    ft = [model._t_taps.features[n] for n in ("block2", "block3")]
+    assert model.review is not None
+    assert torch.allclose(kd, hcl_loss(model.review(fs, [f.shape[2:] for f in ft]), ft), atol=1e-6)
+    ramped = BaselineKD(*_nets(), BaselineKDConfig(kind="review", feature_pairs=pairs, review_warmup_epochs=4),
+                        _sgd(), example=_batch())
+    assert ramped.compute_losses(batch, "train")["kd"].item() == 0.0  # epoch 0 of 4
+    plain = BaselineKD(*_nets(), BaselineKDConfig(kind="review", feature_pairs=pairs, review_fusion="none",
+                                                  review_warmup_epochs=0), _sgd(), example=_batch())
+    assert plain.review is None and set(plain.regressors) == {"block2->block2", "block3->block3"}

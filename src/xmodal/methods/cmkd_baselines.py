@@ -7,7 +7,9 @@ offline KD has it. Loss terms: ``ce`` (weight ``ce_weight``) and ``kd`` (weight 
 * ``dkd`` / ``dist`` / ``nkd`` — :mod:`xmodal.losses.kd_baselines`;
 * ``fitnets`` — for each (student layer, teacher layer) pair, the student map resized bilinearly to the
   teacher's spatial size (C²KD App. C.3), a 1×1 conv + BN regressor to the teacher's channels, MSE;
-* ``review`` — the same regressors on several pairs with Review-KD's hierarchical context loss;
+* ``review`` — Review-KD on several pairs: the student levels fused deep → shallow by attention-based fusion
+  (:class:`xmodal.models.review.ReviewFusion`, ``review_fusion="abf"``, the paper's) or each level through its own
+  regressor (``"none"``, no review across levels), then the hierarchical context loss;
 * ``shake`` — SHAKE's online KD: a trainable shadow head (:class:`xmodal.models.shadow.ShadowHead`) on the frozen
   teacher's ``shake_layers`` mimics the teacher and distils with the student in both directions
   (:func:`xmodal.losses.kd_baselines.shake_loss`; the teacher itself stays frozen, as in SHAKE).
@@ -36,6 +38,7 @@ from xmodal.losses.kd_baselines import (
 )
 from xmodal.methods.base import BaseMethod
 from xmodal.methods.c2kd import LRSchedule, use_poly_schedule
+from xmodal.models.review import ReviewFusion
 from xmodal.models.shadow import ShadowHead
 from xmodal.models.taps import FeatureTaps
 from xmodal.training.optim import OptimConfig
@@ -65,6 +68,9 @@ class BaselineKDConfig:
     dist_gamma: float = 1.0
     nkd_gamma: float = 1.5
     feature_pairs: tuple[tuple[str, str], ...] = (("layer3", "layer3"),)
+    review_fusion: Literal["abf", "none"] = "abf"
+    review_mid: int = 0  # ABF width; 0 = min(512, the deepest student level's channels), as the official code
+    review_warmup_epochs: float = 20.0  # Review-KD CIFAR code: the term is weighted min(1, epoch / 20), epochs from 0
     shake_layers: tuple[str, ...] = ("layer2", "layer3", "layer4")
     shake_classifier: Literal["teacher", "own"] = "teacher"
     shake_logit_norm: bool = True
@@ -112,6 +118,7 @@ class BaselineKD(BaseMethod):
             teacher.eval()
         pairs = self._pairs()
         self.regressors = nn.ModuleDict()
+        self.review: ReviewFusion | None = None
         self.shadow: ShadowHead | None = None
         if pairs or cfg.kind == "shake":
             if example is None:
@@ -119,7 +126,10 @@ class BaselineKD(BaseMethod):
             self._s_taps = FeatureTaps(student, [s for s, _ in pairs])
             self._t_taps = FeatureTaps(teacher, [t for _, t in pairs] + list(self._shake_layers()))
             num_classes = self._probe(example)
-            self._size_regressors(pairs)
+            if cfg.kind == "review" and cfg.review_fusion == "abf":
+                self.review = self._build_review(pairs)
+            else:
+                self._size_regressors(pairs)
             if cfg.kind == "shake":
                 self.shadow = self._build_shadow(num_classes)
 
@@ -149,6 +159,15 @@ class BaselineKD(BaseMethod):
                 raise ConfigError(f"method.feature_pairs: {s_name} gives a {fs.ndim}-d map and {t_name} a "
                                   f"{ft.ndim}-d one; hints need two conv maps of one rank")
             self.regressors[f"{s_name}->{t_name}"] = _Regressor(fs.shape[1], ft.shape[1], fs.ndim - 2)
+
+    def _build_review(self, pairs: tuple[tuple[str, str], ...]) -> ReviewFusion:
+        """ABFs sized from the tapped maps; ``feature_pairs`` must run shallow → deep (the review order)."""
+        fs = [self._s_taps.features[s] for s, _ in pairs]
+        ft = [self._t_taps.features[t] for _, t in pairs]
+        if any(f.ndim != 4 for f in fs + ft):
+            raise ConfigError("method.feature_pairs: review's attention-based fusion needs 2-D conv maps; use "
+                              "method.review_fusion=none for other ranks")
+        return ReviewFusion([f.shape[1] for f in fs], [f.shape[1] for f in ft], self.cfg.review_mid or None)
 
     def _build_shadow(self, num_classes: int) -> ShadowHead:
         feats = [self._t_taps.features[name] for name in self.cfg.shake_layers]
@@ -202,6 +221,10 @@ class BaselineKD(BaseMethod):
             return dist_loss(s, t, cfg.dist_beta, cfg.dist_gamma, temp)
         if cfg.kind == "nkd":
             return nkd_loss(s, t, y, temp, cfg.nkd_gamma)
+        if self.review is not None:
+            ft = [self._t_taps.features[t] for _, t in cfg.feature_pairs]
+            fused = self.review([self._s_taps.features[s] for s, _ in cfg.feature_pairs], [f.shape[2:] for f in ft])
+            return self._review_ramp() * hcl_loss(fused, ft)
         hints = []
         for key, reg in self.regressors.items():
             s_name, t_name = key.split("->")
@@ -209,7 +232,11 @@ class BaselineKD(BaseMethod):
             hints.append((reg(resize_like(self._s_taps.features[s_name], ft)), ft))
         if cfg.kind == "fitnets":
             return hint_loss(*hints[0])
-        return hcl_loss([h[0] for h in hints], [h[1] for h in hints])
+        return self._review_ramp() * hcl_loss([h[0] for h in hints], [h[1] for h in hints])
+
+    def _review_ramp(self) -> float:
+        w = self.cfg.review_warmup_epochs
+        return min(1.0, self.current_epoch / w) if w > 0 else 1.0
 
     def _shake(self, s: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """SHAKE's terms; with ``shake_logit_norm`` every logit (the student's CE included) is layer-normalised,

@@ -16,7 +16,7 @@ Seconds per epoch are wall clock of ``Trainer.fit`` (training plus the small val
 divided by the epochs, after one untimed warm-up epoch in the same process. The JSON records the device, shapes,
 load average and both tables.
 
-    flock /work/heavy.lock nice -n 5 python benchmarks/c2kd_cost.py --json benchmarks/results/c2kd_cost.json
+    python benchmarks/c2kd_cost.py --json c2kd_cost.json            # add --accelerator gpu on a CUDA machine
 """
 
 from __future__ import annotations

@@ -141,12 +141,13 @@ def test_dkd_term_ramps_in_over_its_warmup_epochs() -> None:
 
 def test_shake_shadow_head_follows_the_official_module_and_checks_widths() -> None:
     """Three levels give the official fuse1…fuse5 layout (3×3 stride-2 down, 1×1 lateral, 3×3 out); the SHAKE
-    term equals shake_loss on layer-normalised logits of the head fed with the teacher's detached classifier."""
+    term equals shake_loss on layer-normalised logits (the official loop's switch) of the head fed with the
+    teacher's detached classifier, and on the raw logits by default."""
     from xmodal.losses.kd_baselines import layer_norm_logits, shake_loss
 
     student, teacher = _nets()
-    model = BaselineKD(student, teacher, BaselineKDConfig(kind="shake", shake_layers=("block1", "block2", "block3")),
-                       _sgd(), example=_batch())
+    model = BaselineKD(student, teacher, BaselineKDConfig(kind="shake", shake_layers=("block1", "block2", "block3"),
+                                                          shake_logit_norm=True), _sgd(), example=_batch())
     head = model.shadow
     assert head is not None
     assert [d[0].stride for d in head.down] == [(2, 2), (2, 2)]
@@ -163,6 +164,12 @@ def test_shake_shadow_head_follows_the_official_module_and_checks_widths() -> No
         ln = [layer_norm_logits(v) for v in (s, t, h)]
     assert torch.allclose(terms["kd"], shake_loss(ln[0], ln[1], ln[2], batch["label"], 4.0), atol=1e-5)
     assert torch.allclose(terms["ce"], torch.nn.functional.cross_entropy(ln[0], batch["label"]), atol=1e-6)
+    raw = BaselineKD(student, teacher, BaselineKDConfig(kind="shake", shake_layers=("block1", "block2", "block3")),
+                     _sgd(), example=_batch())
+    raw.shadow.load_state_dict(head.state_dict())
+    raw.eval()
+    assert torch.allclose(raw.compute_losses(batch, "train")["kd"], shake_loss(s, t, h, batch["label"], 4.0),
+                          atol=1e-5)
     own = BaselineKD(*_nets(), BaselineKDConfig(kind="shake", shake_layers=("block1", "block2"),
                                                 shake_classifier="own"), _sgd(), example=_batch())
     assert own.shadow is not None and own.shadow.fc is not None and own.shadow.fc.in_features == 5

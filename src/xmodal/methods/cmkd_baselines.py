@@ -73,7 +73,7 @@ class BaselineKDConfig:
     review_warmup_epochs: float = 20.0  # Review-KD CIFAR code: the term is weighted min(1, epoch / 20), epochs from 0
     shake_layers: tuple[str, ...] = ("layer2", "layer3", "layer4")
     shake_classifier: Literal["teacher", "own"] = "teacher"
-    shake_logit_norm: bool = True
+    shake_logit_norm: bool = False  # the official loop normalises every method's logits; see docs/methods/c2kd.md
     lr_schedule: LRSchedule = "poly"
 
     def validate(self) -> None:
@@ -240,7 +240,8 @@ class BaselineKD(BaseMethod):
 
     def _shake(self, s: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
         """SHAKE's terms; with ``shake_logit_norm`` every logit (the student's CE included) is layer-normalised,
-        as the official loop does for all its methods."""
+        as the official loop does for all its methods (off by default: it is part of that loop, not of SHAKE, our
+        other baselines do not have it, and on small nets it wrecks the first steps — docs/methods/c2kd.md)."""
         assert self.shadow is not None
         feats = [self._t_taps.features[name] for name in self.cfg.shake_layers]
         if self.shadow.fc is None:

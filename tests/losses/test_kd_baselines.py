@@ -2,7 +2,16 @@ import numpy as np
 import pytest
 import torch
 
-from xmodal.losses.kd_baselines import dist_loss, dkd_loss, hcl_loss, hint_loss, nkd_loss, resize_like
+from xmodal.losses.kd_baselines import (
+    dist_loss,
+    dkd_loss,
+    hcl_loss,
+    hint_loss,
+    layer_norm_logits,
+    nkd_loss,
+    resize_like,
+    shake_loss,
+)
 
 
 def _logits(seed: int, b: int = 6, k: int = 5) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -94,3 +103,32 @@ def test_resize_and_hint_and_hcl() -> None:
     small_s, small_t = fs[:, :, :2, :2], ft[:, :, :2, :2]
     exp_small = (mse(small_s, small_t) + 0.5 * mse(pool(small_s, 1), pool(small_t, 1))) / 1.5
     assert torch.allclose(hcl_loss([small_s], [small_t]), exp_small, atol=1e-6)
+
+
+def test_shake_matches_a_direct_computation() -> None:
+    """The official SHAKE terms: DistillKL(H ← S) + DistillKL(S ← H) at T, CE(H, y), MSE(H, T), each batch mean."""
+    s, t, y = _logits(4)
+    h = torch.randn(s.shape, generator=torch.Generator().manual_seed(9))
+    temp, rows = 4.0, []
+    for zs, zh, c in zip(s.double().numpy(), h.double().numpy(), y.numpy(), strict=True):
+        rows.append(temp**2 * _kl(_softmax(zs / temp), _softmax(zh / temp))  # into the head, from the student
+                    + temp**2 * _kl(_softmax(zh / temp), _softmax(zs / temp))  # into the student, from the head
+                    - np.log(_softmax(zh)[c]))
+    expected = np.mean(rows) + np.mean((h.double().numpy() - t.double().numpy()) ** 2)
+    assert shake_loss(s, t, h, y, temp).item() == pytest.approx(expected, rel=1e-5)
+    # gradients: the teacher never, the student only through its own KL, the head through the other three terms
+    ss, tt, hh = (v.clone().requires_grad_(True) for v in (s, t, h))
+    shake_loss(ss, tt, hh, y, temp).backward()
+    assert tt.grad is None and ss.grad is not None and hh.grad is not None
+    ss_only = s.clone().requires_grad_(True)
+    direct = torch.autograd.grad(temp**2 * torch.nn.functional.kl_div(
+        torch.log_softmax(ss_only / temp, -1), torch.softmax(h / temp, -1), reduction="batchmean"), ss_only)[0]
+    assert torch.allclose(ss.grad, direct, atol=1e-6)
+
+
+def test_layer_norm_logits_is_the_official_standardisation() -> None:
+    z = torch.randn(5, 7, generator=torch.Generator().manual_seed(1))
+    arr = z.double().numpy()
+    expected = (arr - arr.mean(1, keepdims=True)) / np.sqrt(arr.var(1, keepdims=True) + 1e-7) * 3.1415
+    assert np.allclose(layer_norm_logits(z).double().numpy(), expected, atol=1e-5)
+    assert torch.equal(layer_norm_logits(z).argmax(-1), z.argmax(-1))  # accuracy is unaffected

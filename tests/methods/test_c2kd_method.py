@@ -106,21 +106,27 @@ def test_c2kd_config_validation_and_poly_schedule() -> None:
     assert poly_factor(100, 100, 1e-2) * 1e-2 == pytest.approx(1e-4)
 
 
-@pytest.mark.parametrize("kind", ["none", "kd", "dkd", "dist", "nkd", "fitnets", "review"])
+@pytest.mark.parametrize("kind", ["none", "kd", "dkd", "dist", "nkd", "fitnets", "review", "shake"])
 def test_baselines_share_the_trainer_and_keep_the_teacher_fixed(kind: str) -> None:
     student, teacher = _nets()
     state = {k: v.clone() for k, v in teacher.state_dict().items()}
-    cfg = BaselineKDConfig(kind=kind, feature_pairs=(("block2", "block2"), ("block3", "block3")))  # type: ignore
+    cfg = BaselineKDConfig(kind=kind, feature_pairs=(("block2", "block2"), ("block3", "block3")),  # type: ignore
+                           shake_layers=("block1", "block2", "block3"))
     model = BaselineKD(student, teacher, cfg, _sgd(), example=_batch())
     terms = model.compute_losses(_batch(), "train")
     assert set(terms) == ({"ce"} if kind == "none" else {"ce", "kd"})
     assert all(torch.isfinite(v) for v in terms.values())
+    shadow_before = model.shadow.out[0].weight.clone() if model.shadow is not None else None
     _fit(model, steps=2)
     for k, v in teacher.state_dict().items():
         assert torch.equal(v, state[k]), (kind, k)
-    if kind in ("fitnets", "review"):
-        assert len(model.regressors) == (1 if kind == "fitnets" else 2)
-        assert model.regressors["block2->block2"].body[0].out_channels == 5
+    if kind == "fitnets":
+        assert len(model.regressors) == 1 and model.regressors["block2->block2"].body[0].out_channels == 5
+    if kind == "review":  # attention-based fusion by default: one ABF per level, no per-level regressors
+        assert model.review is not None and len(model.review.abfs) == 2 and not model.regressors
+    if kind == "shake":  # the shadow head trained (its teacher, checked above, did not)
+        assert model.shadow is not None and model.shadow.fc is None  # official: the teacher's classifier
+        assert not torch.equal(model.shadow.out[0].weight, shadow_before)
 
 
 def test_dkd_term_ramps_in_over_its_warmup_epochs() -> None:
@@ -131,3 +137,66 @@ def test_dkd_term_ramps_in_over_its_warmup_epochs() -> None:
     full.eval(), ramped.eval()
     ratio = ramped.compute_losses(batch, "train")["kd"] / full.compute_losses(batch, "train")["kd"]
     assert ratio.item() == pytest.approx(0.25)  # epoch 0 counts as the first of 4
+
+
+def test_shake_shadow_head_follows_the_official_module_and_checks_widths() -> None:
+    """Three levels give the official fuse1…fuse5 layout (3×3 stride-2 down, 1×1 lateral, 3×3 out); the SHAKE
+    term equals shake_loss on layer-normalised logits (the official loop's switch) of the head fed with the
+    teacher's detached classifier, and on the raw logits by default."""
+    from xmodal.losses.kd_baselines import layer_norm_logits, shake_loss
+
+    student, teacher = _nets()
+    model = BaselineKD(student, teacher, BaselineKDConfig(kind="shake", shake_layers=("block1", "block2", "block3"),
+                                                          shake_logit_norm=True), _sgd(), example=_batch())
+    head = model.shadow
+    assert head is not None
+    assert [d[0].stride for d in head.down] == [(2, 2), (2, 2)]
+    assert [(d[0].in_channels, d[0].out_channels) for d in head.down] == [(4, 5), (5, 8)]
+    assert [lat[0].kernel_size for lat in head.lateral] == [(1, 1), (1, 1)] and head.out[0].out_channels == 8
+    assert not any(p is teacher.head.weight for p in model.shadow.parameters())
+    batch = _batch()
+    model.eval()
+    terms = model.compute_losses(batch, "train")
+    with torch.no_grad():
+        s, t = student(batch["video"]), teacher(batch["audio"])
+        feats = [model._t_taps.features[n] for n in ("block1", "block2", "block3")]
+        h = head(feats, teacher.head.weight, teacher.head.bias)
+        ln = [layer_norm_logits(v) for v in (s, t, h)]
+    assert torch.allclose(terms["kd"], shake_loss(ln[0], ln[1], ln[2], batch["label"], 4.0), atol=1e-5)
+    assert torch.allclose(terms["ce"], torch.nn.functional.cross_entropy(ln[0], batch["label"]), atol=1e-6)
+    raw = BaselineKD(student, teacher, BaselineKDConfig(kind="shake", shake_layers=("block1", "block2", "block3")),
+                     _sgd(), example=_batch())
+    raw.shadow.load_state_dict(head.state_dict())
+    raw.eval()
+    assert torch.allclose(raw.compute_losses(batch, "train")["kd"], shake_loss(s, t, h, batch["label"], 4.0),
+                          atol=1e-5)
+    own = BaselineKD(*_nets(), BaselineKDConfig(kind="shake", shake_layers=("block1", "block2"),
+                                                shake_classifier="own"), _sgd(), example=_batch())
+    assert own.shadow is not None and own.shadow.fc is not None and own.shadow.fc.in_features == 5
+    with pytest.raises(ConfigError, match="shake_classifier=own"):  # block2 (5 ch) does not feed head (8 in)
+        BaselineKD(*_nets(), BaselineKDConfig(kind="shake", shake_layers=("block1", "block2")), _sgd(),
+                   example=_batch())
+
+
+def test_review_kd_term_is_hcl_of_the_fused_levels_with_the_official_warmup() -> None:
+    """ABF (default): kd = min(1, epoch / warm-up) · HCL(fused student levels, teacher levels); epoch 0 weighs 0,
+    as Review-KD's CIFAR code. ``review_fusion=none``: per-level regressors, no review across levels."""
+    from xmodal.losses.kd_baselines import hcl_loss
+
+    pairs = (("block2", "block2"), ("block3", "block3"))
+    student, teacher = _nets()
+    model = BaselineKD(student, teacher, BaselineKDConfig(kind="review", feature_pairs=pairs, review_warmup_epochs=0),
+                       _sgd(), example=_batch())
+    batch = _batch()
+    model.eval()
+    kd = model.compute_losses(batch, "train")["kd"]
+    fs = [model._s_taps.features[n] for n in ("block2", "block3")]
+    ft = [model._t_taps.features[n] for n in ("block2", "block3")]
+    assert model.review is not None
+    assert torch.allclose(kd, hcl_loss(model.review(fs, [f.shape[2:] for f in ft]), ft), atol=1e-6)
+    ramped = BaselineKD(*_nets(), BaselineKDConfig(kind="review", feature_pairs=pairs, review_warmup_epochs=4),
+                        _sgd(), example=_batch())
+    assert ramped.compute_losses(batch, "train")["kd"].item() == 0.0  # epoch 0 of 4
+    plain = BaselineKD(*_nets(), BaselineKDConfig(kind="review", feature_pairs=pairs, review_fusion="none",
+                                                  review_warmup_epochs=0), _sgd(), example=_batch())
+    assert plain.review is None and set(plain.regressors) == {"block2->block2", "block3->block3"}

@@ -89,7 +89,28 @@ def test_run_distill_end_to_end_selects_on_val_and_tests_once(manifest: Path,
     cfg = DistillRunConfig(data=_data(manifest), student_arch="small", teacher_arch="small", small_widths=(4, 8, 8),
                            methods=("kd", "c2kd"), epochs=2, teacher_epochs=1, select_from=0,
                            batch_size=8, seeds=(1, 2), accelerator="cpu")
-    result = run_distill(cfg, splits)
+    seen: list[tuple[int, str, bool]] = []
+
+    def inspect(seed, name, net):  # type: ignore[no-untyped-def]
+        # called for each network at its selected state; the teacher right after its own pretraining
+        state = net.state_dict()
+        pretrained_now = name == "teacher" and all(torch.equal(v, pretrained[-1][k]) for k, v in state.items())
+        seen.append((seed, name, pretrained_now))
+
+    pretrained: list[dict] = []
+    real_bn = cmkd_run.BaselineKD
+
+    def baseline(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if args[1] is None:  # the teacher's own CE run: record its state once it has trained
+            module = real_bn(*args, **kwargs)
+            pretrained.append({})
+            module.on_fit_end = lambda: pretrained[-1].update({k: v.clone() for k, v in args[0].state_dict().items()})
+            return module
+        return real_bn(*args, **kwargs)
+
+    monkeypatch.setattr(cmkd_run, "BaselineKD", baseline)
+    result = run_distill(cfg, splits, inspect)
+    assert seen == [(s, n, n == "teacher") for s in (1, 2) for n in ("teacher", "kd", "c2kd")]
     assert [e[0] for e in events] == ["fit", "test"] * 6  # (teacher + 2 students) × 2 seeds
     for run in result["seeds"]:
         for name in ("teacher", "kd", "c2kd"):

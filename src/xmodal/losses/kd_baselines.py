@@ -13,12 +13,17 @@ Each loss follows its paper and the defaults of its official code; the teacher s
   teacher's spatial size (C²KD App. C.3) before the regressor and the MSE.
 * Review-style hierarchical context loss (Chen et al., "Distilling Knowledge via Knowledge Review", CVPR 2021,
   arXiv 2104.09044): MSE at full resolution plus pooled 4×4, 2×2, 1×1 levels, weights halving per level.
+* SHAKE — Li & Jin, "Shadow Knowledge Distillation: Bridging Offline and Online Knowledge Transfer", NeurIPS 2022:
+  a shadow head on the frozen teacher learns from the labels and the teacher's logits and distils with the
+  student in both directions (terms of the official ``helper/loops.py``, ``--distill shake``).
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
+
+SHAKE_LOGIT_SCALE = 3.1415  # the official code's layer-normalised logits are scaled by this (π to 4 digits)
 
 
 def _gt_mask(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -105,3 +110,26 @@ def hcl_loss(student_feats: list[torch.Tensor], teacher_feats: list[torch.Tensor
             weights += weight
         total = total + loss / weights
     return total
+
+
+def layer_norm_logits(logits: torch.Tensor, scale: float = SHAKE_LOGIT_SCALE) -> torch.Tensor:
+    """Standardise each sample's logits over the classes (no affine, eps 1e-7) and scale them: SHAKE's official
+    loop does this to the student's, the teacher's and the shadow head's logits before every loss. The argmax is
+    unchanged, so accuracy is read from the raw logits."""
+    return F.layer_norm(logits, logits.shape[-1:], None, None, 1e-7) * scale
+
+
+def _kl_t2(student_logits: torch.Tensor, target_logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """KL(softmax(target/T) ‖ softmax(student/T))·T², summed over classes, mean over the batch (``DistillKL``)."""
+    log_p = F.log_softmax(student_logits / temperature, -1)
+    q = F.softmax(target_logits.detach() / temperature, -1)
+    return F.kl_div(log_p, q, reduction="batchmean") * temperature**2
+
+
+def shake_loss(student_logits: torch.Tensor, teacher_logits: torch.Tensor, shadow_logits: torch.Tensor,
+               target: torch.Tensor, temperature: float = 4.0) -> torch.Tensor:
+    """SHAKE's distillation term: KL(S‖H)·T² into the shadow head H (student detached: reversed distillation),
+    KL(H‖S)·T² into the student (head detached), CE(H, y), and MSE(H, teacher) (teacher detached). Logits are
+    taken as given; apply :func:`layer_norm_logits` first for the official normalisation."""
+    return (_kl_t2(shadow_logits, student_logits, temperature) + _kl_t2(student_logits, shadow_logits, temperature)
+            + F.cross_entropy(shadow_logits, target) + F.mse_loss(shadow_logits, teacher_logits.detach()))

@@ -35,7 +35,7 @@ from xmodal.training.optim import OptimConfig
 Arch = Literal["resnet18", "resnet50", "shufflenet_v2", "small", "bert"]
 Modality = Literal["video", "audio", "image", "text"]
 PARTNER: dict[str, str] = {"video": "audio", "audio": "video", "image": "text", "text": "image"}
-METHODS = ("c2kd", "none", "kd", "dkd", "dist", "nkd", "fitnets", "review")
+METHODS = ("c2kd", "none", "kd", "dkd", "dist", "nkd", "fitnets", "review", "shake")
 log = logging.getLogger(__name__)
 
 

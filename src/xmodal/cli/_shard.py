@@ -37,7 +37,6 @@ def run_shard(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.markup import escape
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-    from rich.table import Table
 
     from xmodal.data.dataset import resolve_index
     from xmodal.data.errors import KINDS
@@ -63,13 +62,10 @@ def run_shard(args: argparse.Namespace) -> int:
         report = write_shards(index, args.out, geometry=geometry, samples_per_shard=args.samples_per_shard,
                               splits=splits, workers=args.workers, source=str(args.spec),
                               on_progress=lambda n: bar.advance(task, n))
-    if report.problems:
-        table = Table("split", "row", "kind", "problem", title=f"bad items skipped ({len(report.problems)})")
-        for split, p in report.problems[: args.max_shown]:
-            table.add_row(split, str(p.index), p.kind, escape(p.message))
-        console.print(table)
-        if len(report.problems) > args.max_shown:
-            console.print(f"… {len(report.problems) - args.max_shown} more (see --json or index.json)")
+    for split, p in report.problems[: args.max_shown]:  # one line per file: greppable, never wrapped
+        console.print(escape(f"skipped {split} row {p.index} [{p.kind}]: {p.message}"), soft_wrap=True)
+    if len(report.problems) > args.max_shown:
+        console.print(f"… {len(report.problems) - args.max_shown} more (see --json or index.json)")
     written = sum(report.samples.values())
     kinds: dict[str, int] = {}
     for _, p in report.problems:

@@ -180,7 +180,9 @@ def fit(
     free keys (:func:`xmodal.methods.resume.check_resume`) unless ``resume="force"``; the accepted changes are
     appended to ``resumes.yaml``. A run killed while saving leaves its previous checkpoint intact plus a partial
     ``.<name>.tmp`` file; those are removed here (rank 0) before training restarts. An
-    :class:`~xmodal.data.loader.EpochDataLoader` is bound to the trainer's epoch.
+    :class:`~xmodal.data.loader.EpochDataLoader` is bound to the trainer's epoch, and a
+    :class:`~xmodal.data.shard_dataset.ShardLoader` to its count of processed batches (what a mid-epoch checkpoint
+    has trained on; the batch Lightning prefetched is not counted).
     """
     out = Path(out_dir)
     ckpt = find_resume_checkpoint(out) if resume != "off" else None
@@ -193,5 +195,7 @@ def fit(
             stale.unlink(missing_ok=True)
     if isinstance(train_loader, EpochDataLoader) and train_loader.epoch_source is None:
         train_loader.epoch_source = lambda: trainer.current_epoch
+    if getattr(train_loader, "progress_source", False) is None:  # a resumable ShardLoader: batches trained so far
+        train_loader.progress_source = lambda: trainer.fit_loop.epoch_loop.batch_progress.current.processed
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     return ckpt

@@ -24,7 +24,7 @@ from xmodal.data.dataset import AVDataset, DatasetIndex, ManifestRow
 from xmodal.data.errors import MediaError
 from xmodal.data.io import AudioSpec, Clip, Short, VideoSpec
 from xmodal.data.loader import EpochDataLoader, _EpochCheckedIterator
-from xmodal.data.shard_format import ShardIndex, decode_sample, read_index
+from xmodal.data.shard_format import ShardIndex, decode_sample, read_index, sample_meta
 from xmodal.data.shard_plan import (
     epoch_order,
     from_ranges,
@@ -153,14 +153,20 @@ class ShardDataset(IterableDataset):
     def _sample(self, url: str, raw: dict[str, Any]) -> dict[str, Any]:
         where = f"{url}#{raw.get('__key__')}"
         try:
-            meta, video, audio = decode_sample(raw, self.modalities)
+            meta = sample_meta(raw)
+            i, start, end = int(meta["index"]), float(meta["start"]), float(meta["end"])
+            stop, fps = None, meta["fps"]
+            if fps:  # the last frame the clip windows read (AVDataset._cut): later frames are not decoded
+                starts = self.cutter.clip_starts(i, start, end)
+                stop = max(round((s - start) * fps) for s in starts) + round(self.cutter.clip_seconds * fps)
+            video, audio = decode_sample(raw, self.modalities, meta, stop)
         except (KeyError, ValueError, OSError, RuntimeError) as err:
             raise MediaError(where, "corrupt", f"{type(err).__name__}: {err}") from err
         whole = Clip(None if video is None else torch.from_numpy(video),
                      None if audio is None else torch.from_numpy(audio), meta["fps"], meta["sample_rate"],
-                     float(meta["start"]), float(meta["end"]), where)
+                     start, end, where)
         row = ManifestRow(meta["path"], list(meta["labels"]), meta["split"], meta["start"], meta["end"], meta["id"])
-        return self.cutter.sample_from_segment(int(meta["index"]), int(meta["index"]), row, whole)
+        return self.cutter.sample_from_segment(i, i, row, whole)
 
 
 class ShardLoader(EpochDataLoader):

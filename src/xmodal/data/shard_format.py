@@ -150,12 +150,17 @@ def encode_h264(frames: np.ndarray, fps: float, crf: int) -> bytes:
     return buf.getvalue()
 
 
-def decode_h264(data: bytes, frames: int) -> np.ndarray:
-    """MP4 bytes → uint8 (``frames``, H, W, 3) RGB; every stored frame, in order."""
+def decode_h264(data: bytes, frames: int, stop: int | None = None) -> np.ndarray:
+    """MP4 bytes → uint8 (T, H, W, 3) RGB: the first ``stop`` (default all ``frames``) stored frames, in order.
+    Decoding stops there: the frames after the last clip window a sample needs are never decoded."""
+    want = frames if stop is None else min(frames, stop)
+    out: list[np.ndarray] = []
     with av.open(io.BytesIO(data), mode="r", format="mp4") as container:
-        stream = container.streams.video[0]
-        out = [f.to_ndarray(format="rgb24") for f in container.decode(stream)]
-    if len(out) != frames:
+        for frame in container.decode(container.streams.video[0]):
+            if len(out) >= want:
+                break
+            out.append(frame.to_ndarray(format="rgb24"))
+    if len(out) != want:
         raise ValueError(f"decoded {len(out)} frames, the sample's metadata says {frames}")
     return np.stack(out)
 
@@ -179,19 +184,23 @@ def encode_sample(key: str, meta: dict[str, Any], video: np.ndarray | None, audi
     return sample
 
 
-def decode_sample(sample: dict[str, Any], modalities: tuple[str, ...]) -> tuple[dict, np.ndarray | None,
-                                                                              np.ndarray | None]:
-    """``(meta, video uint8 (T, H, W, 3) or None, audio float32 (samples,) or None)`` of the requested modalities."""
-    meta = json.loads(sample["json"])
+def sample_meta(sample: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(sample["json"])
+
+
+def decode_sample(sample: dict[str, Any], modalities: tuple[str, ...], meta: dict[str, Any],
+                  video_stop: int | None = None) -> tuple[np.ndarray | None, np.ndarray | None]:
+    """``(video uint8 (T, H, W, 3) or None, audio float32 (samples,) or None)`` of the requested modalities; H.264
+    video only up to frame ``video_stop`` (raw frames are all loaded: slicing them costs nothing)."""
     video = audio = None
     if "video" in modalities:
         if "video.npy" in sample:
             video = np.load(io.BytesIO(sample["video.npy"]), allow_pickle=False)
         else:
-            video = decode_h264(sample["mp4"], int(meta["frames"]))
+            video = decode_h264(sample["mp4"], int(meta["frames"]), video_stop)
     if "audio" in modalities:
         if "audio.npy" in sample:
             audio = np.load(io.BytesIO(sample["audio.npy"]), allow_pickle=False)
         else:
             audio = sf.read(io.BytesIO(sample["flac"]), dtype="float32")[0]
-    return meta, video, audio
+    return video, audio

@@ -186,3 +186,10 @@ def test_geometry_mismatch_names_the_index_and_the_fix(sharded: SimpleNamespace)
         _dataset(sharded.root / "raw", video=VideoSpec(fps=8, size=64))
     with pytest.raises(ValueError, match="no split 'test'"):
         ShardDataset(str(sharded.root / "raw"), "test", clip_seconds=1.0, video=VideoSpec(fps=8, size=32))
+
+
+def test_shards_stream_through_a_webdataset_url(sharded: SimpleNamespace) -> None:
+    local = _ids(ShardLoader(_dataset(sharded.root / "raw")))
+    piped = _dataset(f"pipe:cat {sharded.root / 'raw' / 'index.json'}")
+    assert piped.urls[0] == f"pipe:cat {sharded.root / 'raw' / 'train-000000.tar'}"
+    assert _ids(ShardLoader(piped)) == local

@@ -88,10 +88,15 @@ def join_url(base: str, name: str) -> str:
     return f"{base.rstrip('/')}/{name}"
 
 
+def is_url(source: str) -> bool:
+    """What webdataset's ``gopen`` opens rather than the file system: ``scheme://...`` or ``pipe:COMMAND``."""
+    return "://" in source or source.startswith("pipe:")
+
+
 def is_shard_source(source: str) -> bool:
-    """A folder with ``index.json``, a local ``index.json``, or a URL (``scheme://...``) of one."""
+    """A folder with ``index.json``, a local ``index.json``, or a URL of one."""
     path = Path(source)
-    return (path.is_dir() and (path / INDEX_NAME).is_file()) or source.endswith(INDEX_NAME) or "://" in source
+    return (path.is_dir() and (path / INDEX_NAME).is_file()) or source.endswith(INDEX_NAME) or is_url(source)
 
 
 def read_index(source: str) -> ShardIndex:
@@ -99,7 +104,7 @@ def read_index(source: str) -> ShardIndex:
     path = Path(source)
     target = str(path / INDEX_NAME) if path.is_dir() else source
     try:
-        if "://" in target:
+        if is_url(target):
             from webdataset.gopen import gopen
 
             with gopen(target) as fh:

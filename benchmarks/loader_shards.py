@@ -15,7 +15,7 @@ every requested worker count, alternating within a worker count so machine load 
 Figures: ``shards / files`` (target >= 5), ``shards / decode`` and ``files / decode``. Each side runs ``--epochs``
 epochs (new clip windows each, worker start included) and counts delivered clips over the whole pass.
 
-    flock /work/heavy.lock nice -n 5 python benchmarks/loader_shards.py --json benchmarks/results/loader_shards.json
+    python benchmarks/loader_shards.py --json benchmarks/results/loader_shards.json
 """
 
 from __future__ import annotations

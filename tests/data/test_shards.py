@@ -158,6 +158,11 @@ def test_epochs_reshuffle_and_redraw_views(sharded: SimpleNamespace) -> None:
     second = {int(s["index"]): s["video"]["global"] for s in ds}
     assert list(second) != order0 and sorted(second) == sorted(first)
     assert all(not torch.equal(first[i], second[i]) for i in first)
+    loader = ShardLoader(ds, num_workers=1)  # one persistent worker sees each epoch's plan
+    ds.set_epoch(0)
+    assert _ids(loader) == order0
+    ds.set_epoch(1)
+    assert _ids(loader) == list(second)
 
 
 @pytest.mark.parametrize(("before", "after"), [(0, 0), (2, 2), (2, 3), (0, 2)])

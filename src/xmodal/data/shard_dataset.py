@@ -86,8 +86,11 @@ class ShardDataset(IterableDataset):
         self.seed, self.shuffle, self.buffer = int(seed), shuffle, int(buffer) if shuffle else 0
         self.batch_size, self.drop_last = int(batch_size), drop_last
         self.rank, self.world = rank, world
-        self.remaining: np.ndarray | None = None  # rank positions of this epoch still to read (None: all)
-        self.skip_batches = 0  # logical batches of ``remaining`` already consumed (same worker count resume)
+        # The epoch's plan in shared memory, so persistent workers see each new one (as the epoch): the rank
+        # positions still to read (``_partial`` False: all) and the logical batches of them already consumed.
+        self._todo = torch.zeros(self.total, dtype=torch.bool).share_memory_()
+        self._partial = torch.zeros((), dtype=torch.bool).share_memory_()
+        self._skip = torch.zeros((), dtype=torch.long).share_memory_()
 
     @property
     def total(self) -> int:
@@ -105,9 +108,17 @@ class ShardDataset(IterableDataset):
 
     def emissions(self, workers: int, worker: int) -> np.ndarray:
         """Rank positions worker ``worker`` of ``workers`` yields this epoch, in order (after any resume skip)."""
-        remaining = np.arange(len(self)) if self.remaining is None else self.remaining
+        n = len(self)
+        remaining = np.flatnonzero(self._todo[:n].numpy()) if bool(self._partial) else np.arange(n)
         run = worker_emissions(remaining, workers, self.batch_size, self.buffer, self.seed, self.epoch)[worker]
-        return run[worker_skip(workers, worker, self.skip_batches, self.batch_size):]
+        return run[worker_skip(workers, worker, int(self._skip), self.batch_size):]
+
+    def set_plan(self, remaining: np.ndarray, skip: int) -> None:
+        """This epoch reads rank positions ``remaining`` of which ``skip`` logical batches are already consumed."""
+        self._todo.zero_()
+        self._todo[torch.from_numpy(np.asarray(remaining, dtype=np.int64))] = True
+        self._partial.fill_(len(remaining) < len(self))
+        self._skip.fill_(int(skip))
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         info = get_worker_info()
@@ -176,7 +187,7 @@ class ShardLoader(EpochDataLoader):
     covers, the worker count and the logical batches consumed — ``progress_source()`` when bound (the engine binds
     Lightning's count of processed batches, which excludes the batch Lightning prefetched) or the batches this
     loader yielded. The state is the same on every rank (only the data behind the positions differs), so rank 0's
-    checkpoint restores all ranks. Workers are not persistent: each epoch's plan reaches them when they start.
+    checkpoint restores all ranks. Workers are persistent: the plan, like the epoch, lives in shared memory.
     """
 
     dataset: ShardDataset
@@ -185,7 +196,8 @@ class ShardLoader(EpochDataLoader):
                  epoch_source: Callable[[], int] | None = None,
                  progress_source: Callable[[], int] | None = None) -> None:
         super().__init__(dataset, batch_size=dataset.batch_size, drop_last=dataset.drop_last,
-                         num_workers=num_workers, pin_memory=pin_memory, collate_fn=collate_samples,
+                         num_workers=num_workers, persistent_workers=num_workers > 0, pin_memory=pin_memory,
+                         collate_fn=collate_samples,
                          epoch_source=epoch_source)
         self.progress_source = progress_source
         self._pending: dict[str, Any] | None = None
@@ -212,7 +224,7 @@ class ShardLoader(EpochDataLoader):
             else:  # another worker count: the same positions are left, re-planned over the new workers
                 remaining = left_after(remaining, int(pending["workers"]), batch, ds.buffer, ds.seed, ds.epoch,
                                        int(pending["batches"]))
-        ds.remaining, ds.skip_batches = remaining, skip
+        ds.set_plan(remaining, skip)
         base = (full - len(remaining)) // batch
         self._plan = {"epoch": ds.epoch, "remaining": remaining, "workers": workers, "base": base}
         self._yielded = base + skip

@@ -128,13 +128,17 @@ class ShardDataset(IterableDataset):
         emit = self.emissions(workers, worker)
         offset = rank * (self.total // world)
         wanted = np.sort(emit)
-        reads = zip(wanted.tolist(), self._read(order[offset + wanted]), strict=True)
+        source = self._read(order[offset + wanted])
+        reads = zip(wanted.tolist(), source, strict=True)
         held: dict[int, tuple[str, dict[str, Any]]] = {}
-        for p in emit.tolist():
-            while p not in held:  # the shuffle buffer: at most one block of samples is held
-                q, raw = next(reads)
-                held[q] = raw
-            yield self._sample(*held.pop(p))
+        try:
+            for p in emit.tolist():
+                while p not in held:  # the shuffle buffer: at most one block of samples is held
+                    q, raw = next(reads)
+                    held[q] = raw
+                yield self._sample(*held.pop(p))
+        finally:
+            source.close()  # closes the shard being read when the loader stops early
 
     def _read(self, pairs: np.ndarray) -> Iterator[tuple[str, dict[str, Any]]]:
         """Raw samples ``(url, sample)`` of ``[shard, member]`` pairs (grouped by shard, members ascending), each

@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work", default="/tmp/xmodal-loader-shards", help="folder for sources and shards (reused)")
     p.add_argument("--clips", type=int, default=12, help="source clips (default %(default)s)")
     p.add_argument("--seconds", type=float, default=10.0, help="source clip length (default %(default)s)")
-    p.add_argument("--epochs", type=int, default=2, help="epochs per measurement (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=4, help="epochs per measurement (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="worker counts (default 0 1 2)")
     p.add_argument("--threads", type=int, default=1, help="torch/OpenMP threads of the main process (default 1)")

@@ -18,6 +18,7 @@ from xmodal.config import ConfigError, load_config
 from xmodal.configs import config_path
 from xmodal.methods.xdc import XDC
 from xmodal.methods.xdc_config import XDCConfig
+from xmodal.methods.xdc_data import build_data
 
 TINY = ["trainer.progress=none", "trainer.accelerator=cpu", "trainer.devices=1", "trainer.batch_size=6",
         "trainer.log_every_n_steps=1", "cluster.k_video=3", "cluster.k_audio=3", "cluster.k_joint=3",
@@ -61,6 +62,8 @@ def test_sdc_single_modality_and_config_errors() -> None:
         tiny("cluster.modalities=[video]")
     with pytest.raises(ConfigError, match="uniform_over"):
         tiny("cluster.uniform_over=joint")
+    with pytest.raises(ConfigError, match="shard set; XDC reads a manifest"):
+        build_data(tiny(source="https://example.org/shards/index.json"))
 
 
 def test_head_reset_is_fresh_identical_per_iteration_and_drops_momentum() -> None:

@@ -6,13 +6,15 @@ import argparse
 from collections.abc import Iterator
 
 from xmodal.cli._common import UsageError, add_group, write_json
+from xmodal.cli._shard import register_shard
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     inner = add_group(sub, "data", "Dataset tools: generate the synthetic benchmark, check media files, "
-                      "compute audio statistics, measure learnability.")
+                      "write streaming shards, compute audio statistics, measure learnability.")
     _register_synth(inner)
     _register_check(inner)
+    register_shard(inner)
     _register_stats(inner)
     _register_learnability(inner)
 

@@ -340,11 +340,19 @@ class AVDataset(Dataset):
         """Clips of row ``row_i`` with the clip starts and augmentation seeds of slot ``i`` (equal unless replaced)."""
         row, path = self.index.rows[row_i], self.path(row_i)
         if self.cache:
-            whole = self._cached(row_i, path)
-            clips = [self._cut(whole, float(s)) for s in self.clip_starts(i, whole.start, whole.end)]
-        else:
-            starts = self.clip_starts(i, *self._segment(row_i, path))
-            clips = [self._decode(path, float(s), float(s) + self.clip_seconds) for s in starts]
+            return self.sample_from_segment(i, row_i, row, self._cached(row_i, path))
+        starts = self.clip_starts(i, *self._segment(row_i, path))
+        clips = [self._decode(path, float(s), float(s) + self.clip_seconds) for s in starts]
+        return self._assemble(i, row_i, row, clips)
+
+    def sample_from_segment(self, i: int, row_i: int, row: ManifestRow, whole: Clip) -> dict[str, Any]:
+        """Sample of slot ``i`` cut from row ``row_i``'s whole decoded segment ``whole``: the clip starts, seeds and
+        transform of ``cache=True``. Streaming shards (:mod:`xmodal.data.shard_dataset`) call it with the segment
+        they stored, so a shard sample is built by the very code that builds one from the original file."""
+        clips = [self._cut(whole, float(s)) for s in self.clip_starts(i, whole.start, whole.end)]
+        return self._assemble(i, row_i, row, clips)
+
+    def _assemble(self, i: int, row_i: int, row: ManifestRow, clips: list[Clip]) -> dict[str, Any]:
         outs = []
         for c, clip in enumerate(clips):
             seed = int(np.random.SeedSequence([self.seed, self.epoch, i, c]).generate_state(1)[0])

@@ -41,14 +41,23 @@ class EpochDataLoader(DataLoader):
 
     def __iter__(self) -> Iterator[Any]:
         epoch = self.sync_epoch()
-        inner = super().__iter__()
+        inner = self.new_iterator()
         return inner if epoch is None else _EpochCheckedIterator(self, inner, epoch)
+
+    def new_iterator(self) -> Iterator[Any]:
+        """A fresh iterator over the dataset (subclasses plan the epoch here: :class:`~xmodal.data.shard_dataset.
+        ShardLoader`)."""
+        return DataLoader.__iter__(self)
+
+    def stale(self, epoch: int | None) -> bool:
+        """Whether an iterator created for ``epoch`` must be re-created before its first batch (the epoch changed)."""
+        return self.sync_epoch() != epoch
 
 
 class _EpochCheckedIterator:
     """Re-creates the loader's iterator at the first batch if the epoch changed after it was created."""
 
-    def __init__(self, loader: EpochDataLoader, inner: Iterator[Any], epoch: int) -> None:
+    def __init__(self, loader: EpochDataLoader, inner: Iterator[Any], epoch: int | None) -> None:
         self.loader, self.inner, self.epoch = loader, inner, epoch
         self.checked = False
 
@@ -61,6 +70,6 @@ class _EpochCheckedIterator:
     def __next__(self) -> Any:
         if not self.checked:
             self.checked = True
-            if self.loader.sync_epoch() != self.epoch:
-                self.inner = DataLoader.__iter__(self.loader)
+            if self.loader.stale(self.epoch):
+                self.inner = self.loader.new_iterator()
         return next(self.inner)

@@ -2,7 +2,9 @@
 
 This is the glue behind ``xmodal eval ... --backbone FILE --data MANIFEST``: the backbone is rebuilt with
 ``xmodal.models.load_backbone`` and clips come from ``xmodal.data.dataset.AVDataset`` over
-``read_manifest(MANIFEST)`` (imported lazily, so precomputed-feature evaluation needs neither). Training videos are
+``read_manifest(MANIFEST)`` (imported lazily, so precomputed-feature evaluation needs neither), or from streaming
+shards (``--data`` a shard folder or index.json URL: :class:`~xmodal.data.shard_dataset.ShardDataset`, the same
+clips and transforms; the cache key then hashes the shard index). Training videos are
 passed ``train_passes`` times, each pass with new random clip starts (``set_epoch``) and the train transform's
 augmentation; test videos yield ``test_clips`` uniformly spaced clips (XKD §A.5: 25 / 3), averaged per id.
 The cache key hashes the weights file, the manifest file, the input geometry and every extraction option.
@@ -110,6 +112,8 @@ def features_from_backbone(
 
     from xmodal.data.collate import collate_samples
     from xmodal.data.dataset import AVDataset, read_manifest
+    from xmodal.data.shard_dataset import ShardDataset, ShardLoader
+    from xmodal.data.shard_format import is_shard_source, read_index
     from xmodal.models import load_backbone
 
     opts = options or ExtractionOptions()
@@ -118,10 +122,12 @@ def features_from_backbone(
         geometry, sources = resolve_geometry(backbone_path, modality)
     plain = geometry.transform()
     video_spec, audio_spec = geometry.specs()
-    index = read_manifest(manifest)
-    present = {row.split for row in index.rows}
+    shards = read_index(str(manifest)) if is_shard_source(str(manifest)) else None
+    index = read_manifest(manifest) if shards is None else None
+    present = set(shards.splits) if shards is not None else {row.split for row in index.rows}  # type: ignore[union-attr]
     wanted = [s for s in (splits or ("train", "val", "test")) if s in present]
-    ckpt_hash, data_hash = file_sha256(weights_file(backbone_path)), file_sha256(manifest)
+    data_hash = shards.source_hash + shards.to_json() if shards is not None else file_sha256(manifest)
+    ckpt_hash = file_sha256(weights_file(backbone_path))
     parts, info = [], {}
     for split in wanted:
         train = split == "train"
@@ -133,18 +139,29 @@ def features_from_backbone(
             protocol.pop("average_clips")
         if not train:
             protocol["train_passes"] = 1
-        dataset = AVDataset(index.split(split), modalities=(modality,), clip_seconds=geometry.clip_seconds,
-                            video=video_spec, audio=audio_spec, sampling="random" if train else "uniform",
-                            num_clips=1 if train else opts.test_clips, transform=transform, on_error="skip",
-                            seed=opts.seed, cache=opts.decode_cache)
+        sampling = "random" if train else "uniform"
+        dataset: AVDataset | ShardDataset
+        if shards is not None:  # every sample once, in stored order, on this process (no rank split, no drop)
+            dataset = ShardDataset(shards, split, modalities=(modality,), clip_seconds=geometry.clip_seconds,
+                                   video=video_spec, audio=audio_spec, sampling=sampling,
+                                   num_clips=1 if train else opts.test_clips, transform=transform, seed=opts.seed,
+                                   shuffle=False, batch_size=opts.batch_size, drop_last=False, rank=0, world=1)
+        else:
+            dataset = AVDataset(index.split(split), modalities=(modality,),  # type: ignore[union-attr]
+                                clip_seconds=geometry.clip_seconds, video=video_spec, audio=audio_spec,
+                                sampling=sampling, num_clips=1 if train else opts.test_clips, transform=transform,
+                                on_error="skip", seed=opts.seed, cache=opts.decode_cache)
         skipped: list[tuple[str, str]] = []
 
-        def compute(dataset: AVDataset = dataset, train: bool = train, split: str = split,
+        def compute(dataset: AVDataset | ShardDataset = dataset, train: bool = train, split: str = split,
                     skipped: list[tuple[str, str]] = skipped) -> FeatureSet:
-            if opts.decode_cache:
-                dataset.preload()
-            loader = DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.num_workers,
-                                collate_fn=collate_samples)
+            if isinstance(dataset, ShardDataset):
+                loader: Any = ShardLoader(dataset, num_workers=opts.num_workers)
+            else:
+                if opts.decode_cache:
+                    dataset.preload()
+                loader = DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.num_workers,
+                                    collate_fn=collate_samples)
             return extract_features(
                 lambda: load_backbone(backbone_path, device=opts.device), loader, modality=modality,
                 device=opts.device, clips_per_video=None if train else opts.test_clips, amp_bf16=opts.amp_bf16,

@@ -1,4 +1,5 @@
-"""Pretraining data: index → :class:`AVDataset` with XKD views → :class:`EpochDataLoader` (top-up collate).
+"""Pretraining data: index → :class:`AVDataset` with XKD views → :class:`EpochDataLoader` (top-up collate), or
+streaming shards → :class:`ShardDataset` with the same views → :class:`ShardLoader` (resumable mid-epoch).
 
 The loader advances the dataset epoch every epoch (new clip starts and augmentations; bound to the trainer by
 :func:`xmodal.training.trainer.fit`), and ``data.on_error=skip`` tops a batch up from the next decodable clips
@@ -16,6 +17,8 @@ from xmodal.data.collate import collate_samples
 from xmodal.data.dataset import AVDataset, resolve_index
 from xmodal.data.io import AudioSpec, VideoSpec
 from xmodal.data.loader import EpochDataLoader
+from xmodal.data.shard_dataset import ShardDataset, ShardLoader
+from xmodal.data.shard_format import is_shard_source
 from xmodal.data.views import XKDViews
 from xmodal.methods.xkd_config import PretrainConfig
 from xmodal.training.trainer import TrainerConfig
@@ -38,16 +41,24 @@ def modalities_for(cfg: PretrainConfig) -> tuple[str, ...]:
     return {"vmae": ("video",), "amae": ("audio",)}.get(cfg.loss.objective, ("video", "audio"))
 
 
-def build_train_dataset(cfg: PretrainConfig) -> AVDataset:
+def build_train_dataset(cfg: PretrainConfig) -> AVDataset | ShardDataset:
     d = cfg.data
     return training_dataset(d, modalities_for(cfg), VideoSpec(fps=d.views.fps, size=d.decode_size),
-                            AudioSpec(sample_rate=d.views.logmel.sample_rate), XKDViews(d.views), cfg.trainer.seed)
+                            AudioSpec(sample_rate=d.views.logmel.sample_rate), XKDViews(d.views), cfg.trainer.seed,
+                            cfg.trainer.batch_size)
 
 
 def training_dataset(d: Any, modalities: Sequence[str], video: VideoSpec, audio: AudioSpec, views: Views,
-                     seed: int) -> AVDataset:
+                     seed: int, batch_size: int = 1) -> AVDataset | ShardDataset:
     """Random-start training clips of ``d`` (a method's data config: source, root, split, clip_seconds, on_error,
-    short, missing_audio, cache) cut into ``views``; ``on_error=skip`` tops batches up (``replace``)."""
+    short, missing_audio, cache) cut into ``views``; ``on_error=skip`` tops batches up (``replace``). A shard
+    ``source`` gives a :class:`ShardDataset` whose epochs are ``batch_size`` batches (the writer already dropped
+    the bad files, so ``on_error``, ``missing_audio`` and ``cache`` have nothing left to do there)."""
+    if is_shard_source(d.source):
+        return ShardDataset(d.source, d.split, modalities=tuple(modalities), clip_seconds=d.clip_seconds,
+                            video=video, audio=audio, sampling="random", transform=SeededViews(views),
+                            short=d.short, seed=seed, shuffle=True, buffer=d.shuffle_buffer,
+                            batch_size=batch_size, drop_last=True)
     index = resolve_index(d.source, d.root)
     if d.split:
         index = index.split(d.split)
@@ -76,9 +87,14 @@ def build_train_loader(cfg: PretrainConfig) -> EpochDataLoader:
     return training_loader(build_train_dataset(cfg), cfg.trainer)
 
 
-def training_loader(dataset: AVDataset, trainer: TrainerConfig) -> EpochDataLoader:
+def training_loader(dataset: AVDataset | ShardDataset, trainer: TrainerConfig) -> EpochDataLoader:
     """Shuffled, epoch-bound loader; drops the last partial batch when there is at least one full batch."""
     workers = trainer.num_workers
+    if isinstance(dataset, ShardDataset):
+        if dataset.batch_size != trainer.batch_size:
+            raise ValueError(f"shard dataset planned for batch size {dataset.batch_size}, trainer has "
+                             f"{trainer.batch_size}")
+        return ShardLoader(dataset, num_workers=workers, pin_memory=torch.cuda.is_available())
     return EpochDataLoader(
         dataset,
         batch_size=trainer.batch_size,

@@ -15,7 +15,9 @@ from xmodal.config import ConfigError
 
 @dataclass
 class ClipSourceConfig:
-    """``source``: manifest CSV, folder with ``manifest.csv``, or dataset name (with ``root``); ``clip_seconds``
+    """``source``: manifest CSV, folder with ``manifest.csv``, dataset name (with ``root``), or streaming shards (a
+    folder written by ``xmodal data shard`` or the URL of its ``index.json``; ``shuffle_buffer`` samples are shuffled
+    together within a worker's stream, docs/scaling.md); ``clip_seconds``
     window decoded at short side ``decode_size``; ``on_error=skip`` tops batches up from the next decodable clip
     (each bad file counted), ``raise`` stops naming the file; ``short`` and ``missing_audio`` as in ``AVDataset``;
     ``cache`` decodes every clip once into memory (small sets)."""
@@ -29,7 +31,10 @@ class ClipSourceConfig:
     short: Literal["loop", "pad", "error"] = "loop"
     missing_audio: Literal["error", "silence"] = "error"
     cache: bool = False
+    shuffle_buffer: int = 256
 
     def validate(self) -> None:
         if not self.source:
-            raise ConfigError("source: set a manifest CSV path or a dataset name")
+            raise ConfigError("source: set a manifest CSV path, a dataset name or a shard folder")
+        if self.shuffle_buffer < 0:
+            raise ConfigError("shuffle_buffer: must be >= 0")

@@ -15,10 +15,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from xmodal.config import ConfigError
 from xmodal.data import video_transforms as vt
 from xmodal.data.dataset import AVDataset, DatasetIndex, resolve_index
 from xmodal.data.features import build_frontend
 from xmodal.data.io import AudioSpec, VideoSpec
+from xmodal.data.shard_format import is_shard_source
 from xmodal.data.views import (
     EvalConfig,
     EvalTransform,
@@ -80,6 +82,9 @@ def split_holdout(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.nd
 
 def build_data(cfg: XDCConfig) -> XDCData:
     d = cfg.data
+    if is_shard_source(d.source):
+        raise ConfigError(f"data.source: {d.source!r} is a shard set; XDC reads a manifest or dataset (its clustering "
+                          "passes and held-out split need random access to rows; docs/scaling.md)")
     index = resolve_index(d.source, d.root)
     if d.split:
         index = index.split(d.split)

@@ -74,6 +74,28 @@ class SaveRunInfo(Callback):
         checkpoint["xmodal"] = self.info
 
 
+class LoaderState(Callback):
+    """Keeps a resumable training loader's mid-epoch state in every checkpoint and hands it back on restore.
+
+    Why not Lightning's own stateful-loader support: it restores the loader only when it sets the data up after
+    loading the checkpoint, but ``estimated_stepping_batches`` (in ``configure_optimizers``) sets it up before, so
+    the saved state would be ignored and a resumed epoch would start again from its first batch. Callback states
+    are restored before the first batch is drawn."""
+
+    def __init__(self, loader: Any) -> None:
+        self.loader = loader
+
+    @property
+    def state_key(self) -> str:
+        return "xmodal_train_loader"
+
+    def state_dict(self) -> dict[str, Any]:
+        return self.loader.state_dict()
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.loader.load_state_dict(state_dict)
+
+
 def find_resume_checkpoint(out_dir: Path) -> Path | None:
     last = out_dir / "checkpoints" / "last.ckpt"
     return last if last.is_file() else None
@@ -154,7 +176,9 @@ def fit(
     free keys (:func:`xmodal.training.resume.check_resume`) unless ``resume="force"``; the accepted changes are
     appended to ``resumes.yaml``. A run killed while saving leaves its previous checkpoint intact plus a partial
     ``.<name>.tmp`` file; those are removed here (rank 0) before training restarts. An
-    :class:`~xmodal.data.loader.EpochDataLoader` is bound to the trainer's epoch.
+    :class:`~xmodal.data.loader.EpochDataLoader` is bound to the trainer's epoch, and a
+    :class:`~xmodal.data.shard_dataset.ShardLoader` to its count of processed batches (what a mid-epoch checkpoint
+    has trained on; the batch Lightning prefetched is not counted).
     """
     out = Path(out_dir)
     ckpt = find_resume_checkpoint(out) if resume != "off" else None
@@ -167,5 +191,8 @@ def fit(
             stale.unlink(missing_ok=True)
     if isinstance(train_loader, EpochDataLoader) and train_loader.epoch_source is None:
         train_loader.epoch_source = lambda: trainer.current_epoch
+    if getattr(train_loader, "progress_source", False) is None:  # a resumable ShardLoader: batches trained so far
+        train_loader.progress_source = lambda: trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        trainer.callbacks.append(LoaderState(train_loader))
     trainer.fit(module, train_loader, val_loader, ckpt_path=str(ckpt) if ckpt else None, weights_only=True)
     return ckpt

@@ -14,6 +14,7 @@ import torch
 
 from xmodal.data.collate import collate_samples
 from xmodal.data.dataset import AVDataset, resolve_index
+from xmodal.data.device_views import DecodedWithDraws, collate_decoded
 from xmodal.data.io import AudioSpec, VideoSpec
 from xmodal.data.loader import EpochDataLoader
 from xmodal.data.views import XKDViews
@@ -39,15 +40,20 @@ def modalities_for(cfg: PretrainConfig) -> tuple[str, ...]:
 
 
 def build_train_dataset(cfg: PretrainConfig) -> AVDataset:
+    """XKD training clips; with ``data.augment_on=device`` the workers return decoded clips plus the views' drawn
+    choices, and :class:`~xmodal.methods.xkd.XKD` builds the views after the batch reaches the device."""
     d = cfg.data
+    views = XKDViews(d.views)
+    transform = DecodedWithDraws(views) if d.augment_on == "device" else SeededViews(views)
     return training_dataset(d, modalities_for(cfg), VideoSpec(fps=d.views.fps, size=d.decode_size),
-                            AudioSpec(sample_rate=d.views.logmel.sample_rate), XKDViews(d.views), cfg.trainer.seed)
+                            AudioSpec(sample_rate=d.views.logmel.sample_rate), transform, cfg.trainer.seed)
 
 
-def training_dataset(d: Any, modalities: Sequence[str], video: VideoSpec, audio: AudioSpec, views: Views,
-                     seed: int) -> AVDataset:
+def training_dataset(d: Any, modalities: Sequence[str], video: VideoSpec, audio: AudioSpec,
+                     transform: Callable[[dict[str, Any]], dict[str, Any]], seed: int) -> AVDataset:
     """Random-start training clips of ``d`` (a method's data config: source, root, split, clip_seconds, on_error,
-    short, missing_audio, cache) cut into ``views``; ``on_error=skip`` tops batches up (``replace``)."""
+    short, missing_audio, cache) passed through ``transform`` (e.g. :class:`SeededViews`); ``on_error=skip`` tops
+    batches up (``replace``)."""
     index = resolve_index(d.source, d.root)
     if d.split:
         index = index.split(d.split)
@@ -60,7 +66,7 @@ def training_dataset(d: Any, modalities: Sequence[str], video: VideoSpec, audio:
         video=video,
         audio=audio,
         sampling="random",
-        transform=SeededViews(views),
+        transform=transform,
         on_error="replace" if d.on_error == "skip" else "raise",
         short=d.short,
         missing_audio=d.missing_audio,
@@ -73,10 +79,12 @@ def training_dataset(d: Any, modalities: Sequence[str], video: VideoSpec, audio:
 
 
 def build_train_loader(cfg: PretrainConfig) -> EpochDataLoader:
-    return training_loader(build_train_dataset(cfg), cfg.trainer)
+    collate = collate_decoded if cfg.data.augment_on == "device" else collate_samples
+    return training_loader(build_train_dataset(cfg), cfg.trainer, collate)
 
 
-def training_loader(dataset: AVDataset, trainer: TrainerConfig) -> EpochDataLoader:
+def training_loader(dataset: AVDataset, trainer: TrainerConfig,
+                    collate: Callable[[Sequence[Any]], dict[str, Any]] = collate_samples) -> EpochDataLoader:
     """Shuffled, epoch-bound loader; drops the last partial batch when there is at least one full batch."""
     workers = trainer.num_workers
     return EpochDataLoader(
@@ -87,5 +95,5 @@ def training_loader(dataset: AVDataset, trainer: TrainerConfig) -> EpochDataLoad
         num_workers=workers,
         persistent_workers=workers > 0,
         pin_memory=torch.cuda.is_available(),
-        collate_fn=collate_samples,
+        collate_fn=collate,
     )

@@ -73,6 +73,7 @@ class XKDModelConfig:
     ln_eps: float = 1e-5
     decoder_norm: bool = False
     mask_rounding: Literal["round", "floor"] = "round"
+    grad_checkpointing: bool = False
 
     def validate(self) -> None:
         for name in ("video_mask_ratio", "audio_mask_ratio"):

@@ -64,7 +64,8 @@ part() {  # part NAME LIMIT_S COMMAND...
 }
 
 part train_step_eager 170 "$VPY" benchmarks/train_step.py --device cuda --precision bf16 --fused --threads 4 \
-  --configs xkd_tiny xkd_vitb mavil_vitb --batch-size 256 128 64 --steps 10 --warmup 3 --matmul-size 8192 \
+  --configs xkd_tiny xkd_vitb xkd_audioset_vitl mavil_vitb --batch-size 256 128 64 64 --steps 10 --warmup 3 \
+  --matmul-size 8192 \
   --mask-batch 64 --json "$WORK/train_step_eager.json"
 part train_step_compiled 150 "$VPY" benchmarks/train_step.py --device cuda --precision bf16 --fused --compile \
   --threads 4 --configs xkd_vitb mavil_vitb --batch-size 128 64 --steps 10 --warmup 3 --matmul-size 8192 \

@@ -3,15 +3,18 @@ gradients, same state-dict keys), fused AdamW (same update), and FSDP no longer 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
 
-from xmodal.config import ConfigError, load_config
+from xmodal.config import ConfigError, load_config, to_dict
 from xmodal.configs import config_path
 from xmodal.methods.xkd import XKD
 from xmodal.methods.xkd_config import PretrainConfig
 from xmodal.models.vit import VisionTransformer, compile_blocks, set_grad_checkpointing, vit
 from xmodal.training.optim import OptimConfig, build_optimizer
+from xmodal.training.resume import ResumeMismatch, check_resume
 
 
 def _tiny_vit(drop_path: float = 0.0) -> VisionTransformer:
@@ -87,3 +90,16 @@ def test_xkd_switches_reach_every_student_and_teacher_encoder() -> None:
                       ["model.grad_checkpointing=true", "data.source=unused.csv"])
     vits = [m for m in XKD(cfg).modules() if isinstance(m, VisionTransformer)]
     assert len(vits) == 4 and all(v.grad_checkpointing for v in vits)
+
+
+def test_a_run_may_resume_with_the_switches_changed(tmp_path: Path) -> None:
+    cfg = load_config(PretrainConfig, config_path("xkd/synthetic_tiny"), ["data.source=unused.csv"])
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"xmodal": {"config": to_dict(cfg)}}, ckpt)
+    switched = load_config(PretrainConfig, config_path("xkd/synthetic_tiny"), [
+        "data.source=unused.csv", "data.augment_on=device", "trainer.compile=true", "optim.fused=true",
+        "model.grad_checkpointing=true"])
+    assert len(check_resume(ckpt, to_dict(switched), "auto")) == 4
+    with pytest.raises(ResumeMismatch):
+        check_resume(ckpt, to_dict(load_config(PretrainConfig, config_path("xkd/synthetic_tiny"),
+                                               ["data.source=unused.csv", "optim.lr=0.5"])), "auto")

@@ -143,7 +143,9 @@ class DeviceXKDViews(nn.Module):
     def _audio(self, wave: Tensor, d: dict[str, Tensor], acfg: AudioViewConfig) -> Tensor:
         count = round(acfg.seconds * self.cfg.logmel.sample_rate)
         idx = (d["start"].to(wave.device)[:, None] + torch.arange(count, device=wave.device)) % wave.shape[-1]
-        spec = self.logmel(wave.gather(1, idx) * d["gain"].to(wave.device)[:, None])
+        # contiguous as the collated CPU views are (the log-mel is a transposed view): the patch embedding's
+        # convolution would otherwise run on (B, 1, T, F)-strided memory
+        spec = self.logmel(wave.gather(1, idx) * d["gain"].to(wave.device)[:, None]).contiguous()
         if not acfg.random_crop:
             return spec
         crops = d["crop"].tolist()

@@ -20,10 +20,52 @@ from torch import Tensor
 from xmodal.data.mix import sample_beta
 
 
+def draw_volume_gain(scale: float, gen: torch.Generator) -> float:
+    """A gain ~ U[1 − scale, 1 + scale]."""
+    return 1.0 + scale * (2.0 * float(torch.rand((), generator=gen)) - 1.0)
+
+
 def volume_jitter(wave: Tensor, scale: float, gen: torch.Generator) -> Tensor:
     """Multiply the waveform by a gain ~ U[1 − scale, 1 + scale]."""
-    gain = 1.0 + scale * (2.0 * float(torch.rand((), generator=gen)) - 1.0)
-    return wave * gain
+    return wave * draw_volume_gain(scale, gen)
+
+
+SpecCrop = tuple[int, int, int, int]
+
+
+def draw_spec_crop(
+    freq: int,
+    time: int,
+    gen: torch.Generator,
+    virtual_scale: tuple[float, float] = (1.0, 1.5),
+    freq_scale: tuple[float, float] = (0.6, 1.5),
+    time_scale: tuple[float, float] = (0.6, 1.5),
+) -> SpecCrop:
+    """The draws of :func:`random_resized_crop_spec` for an ``F × T`` spectrogram: crop ``(h, w, i, j)`` on the
+    canvas (only the shape is needed, so a worker can draw it before the spectrogram exists)."""
+    canvas_f, canvas_t = int(freq * virtual_scale[0]), int(time * virtual_scale[1])
+    r = torch.rand(2, generator=gen).tolist()
+    h = min(max(int((freq_scale[0] + (freq_scale[1] - freq_scale[0]) * r[0]) * freq), 1), canvas_f)
+    w = min(max(int((time_scale[0] + (time_scale[1] - time_scale[0]) * r[1]) * time), 1), canvas_t)
+    i = int(torch.randint(0, canvas_f - h + 1, (), generator=gen))
+    j = int(torch.randint(0, canvas_t - w + 1, (), generator=gen))
+    return h, w, i, j
+
+
+def apply_spec_crop(
+    spec: Tensor, crop: SpecCrop, virtual_scale: tuple[float, float] = (1.0, 1.5), fill: float = 0.0
+) -> Tensor:
+    """Place ``(..., F, T)`` centred on the canvas, take ``crop`` and resize it back bicubically."""
+    f, t = spec.shape[-2:]
+    h, w, i, j = crop
+    canvas_f, canvas_t = int(f * virtual_scale[0]), int(t * virtual_scale[1])
+    lead = spec.shape[:-2]
+    canvas = spec.new_full((*lead, canvas_f, canvas_t), fill)
+    y, x = (canvas_f - f) // 2, (canvas_t - t) // 2
+    canvas[..., y : y + f, x : x + t] = spec
+    crop_part = canvas[..., i : i + h, j : j + w].reshape(-1, 1, h, w)
+    out = F.interpolate(crop_part, size=(f, t), mode="bicubic", align_corners=True)
+    return out.reshape(*lead, f, t)
 
 
 def random_resized_crop_spec(
@@ -38,20 +80,8 @@ def random_resized_crop_spec(
 
     ``fill`` is the canvas value outside the spectrogram: 0 is the dataset mean for a normalized log spectrogram,
     which is what BYOL-A pads with."""
-    f, t = spec.shape[-2:]
-    canvas_f, canvas_t = int(f * virtual_scale[0]), int(t * virtual_scale[1])
-    lead = spec.shape[:-2]
-    canvas = spec.new_full((*lead, canvas_f, canvas_t), fill)
-    y, x = (canvas_f - f) // 2, (canvas_t - t) // 2
-    canvas[..., y : y + f, x : x + t] = spec
-    r = torch.rand(2, generator=gen).tolist()
-    h = min(max(int((freq_scale[0] + (freq_scale[1] - freq_scale[0]) * r[0]) * f), 1), canvas_f)
-    w = min(max(int((time_scale[0] + (time_scale[1] - time_scale[0]) * r[1]) * t), 1), canvas_t)
-    i = int(torch.randint(0, canvas_f - h + 1, (), generator=gen))
-    j = int(torch.randint(0, canvas_t - w + 1, (), generator=gen))
-    crop = canvas[..., i : i + h, j : j + w].reshape(-1, 1, h, w)
-    out = F.interpolate(crop, size=(f, t), mode="bicubic", align_corners=True)
-    return out.reshape(*lead, f, t)
+    crop = draw_spec_crop(spec.shape[-2], spec.shape[-1], gen, virtual_scale, freq_scale, time_scale)
+    return apply_spec_crop(spec, crop, virtual_scale, fill)
 
 
 def _mask(spec: Tensor, dim: int, width: tuple[int, int], num_masks: int, gen: torch.Generator, fill: float) -> Tensor:

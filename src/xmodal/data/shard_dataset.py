@@ -12,7 +12,7 @@ makes the plan resumable mid-epoch (Lightning saves and restores its ``state_dic
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Literal
 
 import numpy as np
@@ -198,10 +198,11 @@ class ShardLoader(EpochDataLoader):
 
     def __init__(self, dataset: ShardDataset, *, num_workers: int = 0, pin_memory: bool = False,
                  epoch_source: Callable[[], int] | None = None,
-                 progress_source: Callable[[], int] | None = None) -> None:
+                 progress_source: Callable[[], int] | None = None,
+                 collate: Callable[[Sequence[Any]], dict[str, Any]] = collate_samples) -> None:
         super().__init__(dataset, batch_size=dataset.batch_size, drop_last=dataset.drop_last,
                          num_workers=num_workers, persistent_workers=num_workers > 0, pin_memory=pin_memory,
-                         collate_fn=collate_samples,
+                         collate_fn=collate,
                          epoch_source=epoch_source)
         self.progress_source = progress_source
         self._pending: dict[str, Any] | None = None

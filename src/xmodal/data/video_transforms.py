@@ -1,11 +1,12 @@
 """Video augmentations on tensors (no torchvision), one random draw per clip applied to every frame at once.
 
-Layout: float clips ``(C, T, H, W)`` in [0, 1]; decoded uint8 frames ``(T, H, W, 3)`` are cropped *before* the
-float conversion (:func:`crop_resize_frames`), so only the pixels a view keeps are converted and resized. All
-random ops take a ``torch.Generator``; the same generator state gives the same clip. Parameters of the XKD views
-come from XKD Table S1, those of RandAugment from Table S6 (video fine-tuning). Colour ops follow the
-torchvision definitions (brightness/contrast/saturation blends, HSV hue rotation, ITU-R 601 grey) so published
-recipes mean the same thing here.
+Layout: float clips ``(C, T, H, W)`` in [0, 1] (the colour ops also take a batch ``(B, C, T, H, W)`` with one factor
+per clip as a ``(B, 1, 1, 1, 1)`` tensor: :mod:`xmodal.data.device_views` runs them on the accelerator); decoded
+uint8 frames ``(T, H, W, 3)`` are cropped *before* the float conversion (:func:`crop_resize_frames`), so only the
+pixels a view keeps are converted and resized. All random ops take a ``torch.Generator``; the same generator state
+gives the same clip. Parameters of the XKD views come from XKD Table S1, those of RandAugment from Table S6 (video
+fine-tuning). Colour ops follow the torchvision definitions (brightness/contrast/saturation blends, HSV hue
+rotation, ITU-R 601 grey) so published recipes mean the same thing here.
 """
 
 from __future__ import annotations
@@ -111,48 +112,53 @@ def hflip(video: Tensor) -> Tensor:
 
 
 def _luma(video: Tensor) -> Tensor:
-    """ITU-R 601 luma ``(1, ...)`` of a ``(3, ...)`` clip, in three fused passes (no per-channel temporaries)."""
-    r, g, b = video[0:1], video[1:2], video[2:3]
+    """ITU-R 601 luma ``(..., 1, T, H, W)`` of a ``(..., 3, T, H, W)`` clip, in three fused passes (no per-channel
+    temporaries)."""
+    r, g, b = video.narrow(-4, 0, 1), video.narrow(-4, 1, 1), video.narrow(-4, 2, 1)
     return (0.299 * r).add_(g, alpha=0.587).add_(b, alpha=0.114)
 
 
 def rgb_to_grayscale(video: Tensor) -> Tensor:
     """ITU-R 601 luma replicated on 3 channels: ``(3, ...)`` -> ``(3, ...)`` with equal channels."""
-    luma = _luma(video)
-    return luma.expand(3, *luma.shape[1:]).clone()
+    return _luma(video).expand_as(video).clone()
 
 
-def _blend(a: Tensor, b: Tensor, factor: float) -> Tensor:
+def _blend(a: Tensor, b: Tensor, factor: float | Tensor) -> Tensor:
     """``clamp(factor·a + (1 − factor)·b, 0, 1)``; ``b`` may broadcast against ``a`` (a grey plane, a per-frame
-    mean). One output allocation and in-place updates: the colour ops are memory-bound on 32×112² clips."""
+    mean). One output allocation and in-place updates: the colour ops are memory-bound on 32×112² clips. A tensor
+    ``factor`` (one per clip of a batch) cannot be an ``alpha``, so that case takes one more temporary."""
+    if isinstance(factor, Tensor):
+        return (a * factor).add_(b * (1.0 - factor)).clamp_(0.0, 1.0)
     return (a * factor).add_(b, alpha=1.0 - factor).clamp_(0.0, 1.0)
 
 
-def adjust_brightness(video: Tensor, factor: float) -> Tensor:
+def adjust_brightness(video: Tensor, factor: float | Tensor) -> Tensor:
     """Blend with black, i.e. ``clamp(factor · x, 0, 1)``."""
     return (video * factor).clamp_(0.0, 1.0)
 
 
-def adjust_contrast(video: Tensor, factor: float) -> Tensor:
+def adjust_contrast(video: Tensor, factor: float | Tensor) -> Tensor:
     """Blend with each frame's mean grey level (torchvision applied to a ``(T, C, H, W)`` clip). The mean of the
     luma is the luma of the channel means, so it takes one reduction pass instead of a grey image."""
     means = video.mean(dim=(-2, -1), keepdim=True)
-    mean = 0.299 * means[0:1] + 0.587 * means[1:2] + 0.114 * means[2:3]
+    mean = 0.299 * means.narrow(-4, 0, 1) + 0.587 * means.narrow(-4, 1, 1) + 0.114 * means.narrow(-4, 2, 1)
     return _blend(video, mean, factor)
 
 
-def adjust_saturation(video: Tensor, factor: float) -> Tensor:
+def adjust_saturation(video: Tensor, factor: float | Tensor) -> Tensor:
     return _blend(video, _luma(video), factor)
 
 
-def adjust_hue(video: Tensor, shift: float) -> Tensor:
+def adjust_hue(video: Tensor, shift: float | Tensor) -> Tensor:
     """Rotate the HSV hue by ``shift`` (fraction of a turn, in [-0.5, 0.5]) keeping S and V, as torchvision does.
 
     Uses the closed form of HSV -> RGB, ``c = V − V·S·clamp(min(k, 4 − k), 0, 1)`` with ``k = (n + 6h) mod 6`` and
     n = 5, 3, 1 for R, G, B (V·S = max − min), which is several times fewer tensor passes than a table lookup.
     Everything runs on single-channel planes, in place where possible: a reduction over the channel dimension
     and fresh full-clip temporaries (page faults) cost more than the arithmetic on 32×112² clips."""
-    r, g, b = video.unbind(0)
+    if isinstance(shift, Tensor):
+        shift = shift.squeeze(-4)  # (B, 1, 1, 1, 1) -> (B, 1, 1, 1): the planes below have no channel dimension
+    r, g, b = video.unbind(-4)
     maxc = torch.maximum(r, g)
     torch.maximum(maxc, b, out=maxc)
     cr = torch.minimum(r, g)
@@ -168,14 +174,18 @@ def adjust_hue(video: Tensor, shift: float) -> Tensor:
         torch.add(h, n, out=k)
         k.sub_(k.ge(6.0).to(k.dtype), alpha=6.0)  # (n + 6h) mod 6, with n + 6h in [0, 11)
         torch.minimum(k, 4.0 - k, out=k).clamp_(0.0, 1.0).mul_(cr)
-        torch.sub(maxc, k, out=out[c])
+        torch.sub(maxc, k, out=out.select(-4, c))
     return out
 
 
-def color_jitter(
-    video: Tensor, brightness: float, contrast: float, saturation: float, hue: float, gen: torch.Generator
-) -> Tensor:
-    """torchvision ColorJitter: factors ~ U[max(0, 1 − s), 1 + s], hue ~ U[−hue, hue], in a random order."""
+COLOR_OPS = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
+
+
+def draw_color_jitter(
+    gen: torch.Generator, brightness: float, contrast: float, saturation: float, hue: float
+) -> tuple[list[int], list[float]]:
+    """torchvision ColorJitter's draws: a random order of the four ops, factors ~ U[max(0, 1 − s), 1 + s] and
+    hue ~ U[−hue, hue] (indexed like :data:`COLOR_OPS`)."""
     order = torch.randperm(4, generator=gen).tolist()
     factors = [
         uniform(gen, max(0.0, 1 - brightness), 1 + brightness),
@@ -183,13 +193,31 @@ def color_jitter(
         uniform(gen, max(0.0, 1 - saturation), 1 + saturation),
         uniform(gen, -hue, hue),
     ]
-    ops = (adjust_brightness, adjust_contrast, adjust_saturation, adjust_hue)
+    return order, factors
+
+
+def apply_color_jitter(video: Tensor, order: list[int], factors: list[float]) -> Tensor:
     for k in order:
-        video = ops[k](video, factors[k])
+        video = COLOR_OPS[k](video, factors[k])
     return video
 
 
-def _reflect_blur_matrix(n: int, kernel: Tensor) -> Tensor:
+def color_jitter(
+    video: Tensor, brightness: float, contrast: float, saturation: float, hue: float, gen: torch.Generator
+) -> Tensor:
+    """torchvision ColorJitter (:func:`draw_color_jitter` then :func:`apply_color_jitter`)."""
+    return apply_color_jitter(video, *draw_color_jitter(gen, brightness, contrast, saturation, hue))
+
+
+def blur_kernel(sigma: float, height: int, width: int) -> Tensor:
+    """Normalized 1-D Gaussian of radius ceil(3σ) (capped by the frame size), float64."""
+    radius = max(1, min(math.ceil(3.0 * sigma), height - 1, width - 1))
+    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    k = torch.exp(-0.5 * (x / sigma) ** 2)
+    return k / k.sum()
+
+
+def reflect_blur_matrix(n: int, kernel: Tensor) -> Tensor:
     """``(n, n)`` matrix M with ``x @ M`` = 1-D convolution of x with ``kernel`` under reflect padding."""
     radius = kernel.numel() // 2
     src = torch.arange(n)[:, None] + torch.arange(-radius, radius + 1)[None]
@@ -206,12 +234,9 @@ def gaussian_blur(video: Tensor, sigma: float) -> Tensor:
     Each 1-D pass is one matmul with a banded ``(W, W)`` / ``(H, H)`` matrix that folds in the padding: on CPU
     that is an order of magnitude faster than single-channel ``conv2d`` on T·C planes."""
     h, w = video.shape[-2:]
-    radius = max(1, min(math.ceil(3.0 * sigma), h - 1, w - 1))
-    x = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    k = torch.exp(-0.5 * (x / sigma) ** 2)
-    k = k / k.sum()
-    mw = _reflect_blur_matrix(w, k).to(video)
-    mh = _reflect_blur_matrix(h, k).to(video)
+    k = blur_kernel(sigma, h, w)
+    mw = reflect_blur_matrix(w, k).to(video)
+    mh = reflect_blur_matrix(h, k).to(video)
     return mh.T @ (video @ mw)
 
 

@@ -2,9 +2,12 @@
 
 Input is the raw sample a dataset decodes: ``{"video": uint8 (T, H, W, 3), "audio": float (samples,), "fps",
 "sample_rate"}``, either modality may be absent. Every random choice is drawn from the ``torch.Generator`` passed
-in, so a (seed, sample) pair always gives the same views. Frames are picked by time (``t -> floor(t · fps_src)``)
-so a clip decoded at a different rate still gives views at the configured rate, and every view is cropped on the
-uint8 frames before conversion (see :mod:`xmodal.data.video_transforms`).
+in, so a (seed, sample) pair always gives the same views. The XKD views draw all their random choices first
+(:meth:`XKDViews.draw`, which needs only the shapes) and then apply them (:meth:`XKDViews.apply`), so a loader
+worker can draw them and leave the pixel work to the accelerator (:mod:`xmodal.data.device_views`) with the same
+result. Frames are picked by time (``t -> floor(t · fps_src)``) so a clip decoded at a different rate still gives
+views at the configured rate, and every view is cropped on the uint8 frames before conversion (see
+:mod:`xmodal.data.video_transforms`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ import torch
 from torch import Tensor
 
 from xmodal.data import video_transforms as vt
-from xmodal.data.audio_transforms import cyclic_roll, random_resized_crop_spec, roll_magnitude, volume_jitter
+from xmodal.data.audio_transforms import (
+    SpecCrop,
+    apply_spec_crop,
+    cyclic_roll,
+    draw_spec_crop,
+    draw_volume_gain,
+    roll_magnitude,
+)
 from xmodal.data.features import (
     XKD_LOGMEL_MEAN,
     XKD_LOGMEL_STD,
@@ -110,22 +120,69 @@ def _rand_start(span: float, gen: torch.Generator) -> float:
     return span * float(torch.rand((), generator=gen)) if span > 0 else 0.0
 
 
+@dataclass(frozen=True)
+class VideoAug:
+    """The random choices of one video view: crop box, flip, colour jitter (order, factors) or None, grey, blur σ
+    or None."""
+
+    box: vt.Box
+    flip: bool
+    jitter: tuple[list[int], list[float]] | None
+    gray: bool
+    sigma: float | None
+
+
+def draw_video_aug(height: int, width: int, cfg: VideoViewConfig, gen: torch.Generator) -> VideoAug:
+    """Table S1 draws for ``height × width`` frames, in the order the pipeline uses them (a disabled op draws
+    nothing, see :func:`~xmodal.data.video_transforms.bernoulli`)."""
+    box = vt.sample_crop(height, width, cfg.crop_scale, cfg.crop_ratio, gen)
+    flip = vt.bernoulli(gen, cfg.flip_p)
+    jitter = vt.draw_color_jitter(gen, *cfg.jitter) if vt.bernoulli(gen, cfg.jitter_p) else None
+    gray = vt.bernoulli(gen, cfg.grayscale_p)
+    sigma = vt.uniform(gen, *cfg.blur_sigma) if vt.bernoulli(gen, cfg.blur_p) else None
+    return VideoAug(box, flip, jitter, gray, sigma)
+
+
+def apply_video_aug(
+    frames: Tensor, aug: VideoAug, size: int, mean: tuple[float, ...], std: tuple[float, ...]
+) -> Tensor:
+    """Table S1 pipeline on selected uint8 frames ``(t, H, W, 3)``: multi-scale crop -> ``size``², flip, colour
+    jitter, grey, blur, normalize -> ``(3, t, size, size)``."""
+    video = vt.crop_resize_frames(frames, aug.box, (size, size))
+    if aug.flip:
+        video = vt.hflip(video)
+    if aug.jitter is not None:
+        video = vt.apply_color_jitter(video, *aug.jitter)
+    if aug.gray:
+        video = vt.rgb_to_grayscale(video)
+    if aug.sigma is not None:
+        video = vt.gaussian_blur(video, aug.sigma)
+    return vt.normalize(video, mean, std)
+
+
 def augment_video_view(
     frames: Tensor, cfg: VideoViewConfig, mean: tuple[float, ...], std: tuple[float, ...], gen: torch.Generator
 ) -> Tensor:
-    """Table S1 pipeline on already-selected uint8 frames ``(t, H, W, 3)``: multi-scale crop -> ``size``², flip,
-    colour jitter, grey, blur, normalize -> ``(3, t, size, size)``; one draw for the whole clip."""
-    box = vt.sample_crop(frames.shape[1], frames.shape[2], cfg.crop_scale, cfg.crop_ratio, gen)
-    video = vt.crop_resize_frames(frames, box, (cfg.size, cfg.size))
-    if vt.bernoulli(gen, cfg.flip_p):
-        video = vt.hflip(video)
-    if vt.bernoulli(gen, cfg.jitter_p):
-        video = vt.color_jitter(video, *cfg.jitter, gen)
-    if vt.bernoulli(gen, cfg.grayscale_p):
-        video = vt.rgb_to_grayscale(video)
-    if vt.bernoulli(gen, cfg.blur_p):
-        video = vt.gaussian_blur(video, vt.uniform(gen, *cfg.blur_sigma))
-    return vt.normalize(video, mean, std)
+    """:func:`draw_video_aug` then :func:`apply_video_aug`: one draw for the whole clip."""
+    aug = draw_video_aug(frames.shape[1], frames.shape[2], cfg, gen)
+    return apply_video_aug(frames, aug, cfg.size, mean, std)
+
+
+@dataclass(frozen=True)
+class VideoDraw:
+    """One XKD video view's choices: source frame indices and the augmentation."""
+
+    idx: Tensor
+    aug: VideoAug
+
+
+@dataclass(frozen=True)
+class AudioDraw:
+    """One XKD audio view's choices: first sample, volume gain, spectrogram crop (local views) or None."""
+
+    start: int
+    gain: float
+    crop: SpecCrop | None
 
 
 class XKDViews:
@@ -140,38 +197,71 @@ class XKDViews:
         self.cfg = cfg
         self.logmel = LogMel(cfg.logmel)
 
-    def _video_view(self, frames: Tensor, src_fps: float, vcfg: VideoViewConfig, gen: torch.Generator) -> Tensor:
-        duration = frames.shape[0] / src_fps
-        start = _rand_start(duration - vcfg.frames / self.cfg.fps, gen)
-        idx = frame_indices(frames.shape[0], src_fps, start, vcfg.frames, self.cfg.fps, cyclic=False)
-        return augment_video_view(select_frames(frames, idx), vcfg, self.cfg.mean, self.cfg.std, gen)
+    def _draw_video(self, shape: tuple[int, ...], src_fps: float, vcfg: VideoViewConfig,
+                    gen: torch.Generator) -> VideoDraw:
+        start = _rand_start(shape[0] / src_fps - vcfg.frames / self.cfg.fps, gen)
+        idx = frame_indices(shape[0], src_fps, start, vcfg.frames, self.cfg.fps, cyclic=False)
+        return VideoDraw(idx, draw_video_aug(shape[1], shape[2], vcfg, gen))
 
-    def _audio_view(self, wave: Tensor, sr: int, acfg: AudioViewConfig, gen: torch.Generator) -> Tensor:
+    def _draw_audio(self, num_samples: int, sr: int, acfg: AudioViewConfig, gen: torch.Generator) -> AudioDraw:
         count = round(acfg.seconds * sr)
-        start = int(_rand_start(max(wave.shape[-1] - count, 0), gen))
-        spec = self.logmel(volume_jitter(take_samples(wave, start, count), acfg.volume, gen))
+        start = int(_rand_start(max(num_samples - count, 0), gen))
+        gain = draw_volume_gain(acfg.volume, gen)
+        crop = None
         if acfg.random_crop:
-            spec = random_resized_crop_spec(spec, gen, acfg.crop_canvas, acfg.crop_range, acfg.crop_range)
-        return spec
+            mel = self.cfg.logmel
+            crop = draw_spec_crop(mel.n_mels, mel.num_frames(count), gen, acfg.crop_canvas, acfg.crop_range,
+                                  acfg.crop_range)
+        return AudioDraw(start, gain, crop)
 
-    def __call__(self, raw: dict[str, Any], gen: torch.Generator) -> dict[str, dict[str, Any]]:
+    def draw(self, raw: dict[str, Any], gen: torch.Generator) -> dict[str, dict[str, Any]]:
+        """Every random choice of the views, from the shapes of ``raw`` only (same structure as the views)."""
         out: dict[str, dict[str, Any]] = {}
         cfg = self.cfg
         if raw.get("video") is not None:
-            frames, fps = raw["video"], float(raw["fps"])
+            shape, fps = tuple(raw["video"].shape), float(raw["fps"])
             out["video"] = {
-                "global": self._video_view(frames, fps, cfg.video_global, gen),
-                "local": [self._video_view(frames, fps, cfg.video_local, gen) for _ in range(cfg.num_video_local)],
+                "global": self._draw_video(shape, fps, cfg.video_global, gen),
+                "local": [self._draw_video(shape, fps, cfg.video_local, gen) for _ in range(cfg.num_video_local)],
             }
         if raw.get("audio") is not None:
-            wave, sr = raw["audio"].to(torch.float32), int(raw["sample_rate"])
+            n, sr = raw["audio"].shape[-1], int(raw["sample_rate"])
             if sr != cfg.logmel.sample_rate:
                 raise ValueError(f"audio at {sr} Hz, but the log-mel expects {cfg.logmel.sample_rate} Hz")
             out["audio"] = {
-                "global": self._audio_view(wave, sr, cfg.audio_global, gen),
-                "local": [self._audio_view(wave, sr, cfg.audio_local, gen) for _ in range(cfg.num_audio_local)],
+                "global": self._draw_audio(n, sr, cfg.audio_global, gen),
+                "local": [self._draw_audio(n, sr, cfg.audio_local, gen) for _ in range(cfg.num_audio_local)],
             }
         return out
+
+    def _video_view(self, frames: Tensor, d: VideoDraw, vcfg: VideoViewConfig) -> Tensor:
+        return apply_video_aug(select_frames(frames, d.idx), d.aug, vcfg.size, self.cfg.mean, self.cfg.std)
+
+    def _audio_view(self, wave: Tensor, d: AudioDraw, acfg: AudioViewConfig) -> Tensor:
+        count = round(acfg.seconds * self.cfg.logmel.sample_rate)
+        spec = self.logmel(take_samples(wave, d.start, count) * d.gain)
+        return spec if d.crop is None else apply_spec_crop(spec, d.crop, acfg.crop_canvas)
+
+    def apply(self, raw: dict[str, Any], draws: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+        """The views of ``raw`` for the choices :meth:`draw` made."""
+        out: dict[str, dict[str, Any]] = {}
+        cfg = self.cfg
+        if "video" in draws:
+            frames, d = raw["video"], draws["video"]
+            out["video"] = {
+                "global": self._video_view(frames, d["global"], cfg.video_global),
+                "local": [self._video_view(frames, x, cfg.video_local) for x in d["local"]],
+            }
+        if "audio" in draws:
+            wave, d = raw["audio"].to(torch.float32), draws["audio"]
+            out["audio"] = {
+                "global": self._audio_view(wave, d["global"], cfg.audio_global),
+                "local": [self._audio_view(wave, x, cfg.audio_local) for x in d["local"]],
+            }
+        return out
+
+    def __call__(self, raw: dict[str, Any], gen: torch.Generator) -> dict[str, dict[str, Any]]:
+        return self.apply(raw, self.draw(raw, gen))
 
 
 @dataclass(frozen=True)

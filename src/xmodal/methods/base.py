@@ -31,6 +31,7 @@ from xmodal.config import ConfigError
 from xmodal.data.collate import slice_batch
 from xmodal.training.optim import (
     OptimConfig,
+    build_optimizer,
     clip_per_tensor_,
     cosine_momentum,
     no_decay_names,
@@ -258,10 +259,7 @@ class BaseMethod(L.LightningModule):
         total = max(1, int(trainer.estimated_stepping_batches))  # also sets up the training loader
         self.global_batch = self.per_device_batch_size() * trainer.world_size * trainer.accumulate_grad_batches
         peak = scaled_lr(cfg, self.global_batch)
-        if cfg.optimizer == "adamw":
-            opt: torch.optim.Optimizer = torch.optim.AdamW(groups, lr=peak, betas=cfg.betas)
-        else:
-            opt = torch.optim.SGD(groups, lr=peak, momentum=cfg.momentum)
+        opt = build_optimizer(cfg, groups, peak)
         steps_per_epoch = max(1, total // max(1, trainer.max_epochs or 1))
         warmup = int(cfg.warmup_epochs * steps_per_epoch)
         floor = cfg.min_lr

@@ -15,6 +15,7 @@ import lightning.pytorch as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from xmodal.models.vit import compile_blocks
 from xmodal.training.trainer import TrainerConfig, build_trainer, fit
 
 
@@ -32,6 +33,8 @@ def run_pretraining(
     torch.set_float32_matmul_precision("high")
     out = Path(out_dir)
     method, loader = build()
+    if trainer_cfg.compile:
+        compile_blocks(method)
     trainer = build_trainer(trainer_cfg, out, run_config, callbacks=callbacks)
     start = time.perf_counter()
     resumed = fit(trainer, method, loader, out, resume=trainer_cfg.resume, run_config=run_config)

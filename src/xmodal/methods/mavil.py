@@ -32,6 +32,7 @@ from xmodal.methods.mavil_config import MAViLConfig, grids, visible_tokens
 from xmodal.models.decoder import patchify_audio, patchify_video
 from xmodal.models.masking import MaskInfo, disjoint_maskings
 from xmodal.models.mavil import MAViLEncoder, build_mavil_encoder, mavil_decoder, patch_dim
+from xmodal.models.vit import set_grad_checkpointing
 
 MODALITIES = ("audio", "video")
 
@@ -93,6 +94,7 @@ class MAViL(BaseMethod):
         elif self.target != "raw":
             self.teacher = load_teacher(cfg)
         self.frozen_teacher = lc.variant != "ema" and self.teacher is not None
+        set_grad_checkpointing(self, m.grad_checkpointing)
 
     def _decoder(self, out_dim: int, modality: str) -> nn.Module:
         m = self.cfg.model

@@ -42,6 +42,7 @@ class MAViLModelConfig:
     video_mask_ratio: float = 0.8
     visible_rounding: Literal["round", "floor"] = "round"
     norm_pix: bool = False
+    grad_checkpointing: bool = False
 
     def validate(self) -> None:
         if self.dim % self.heads or self.decoder_dim % self.decoder_heads:

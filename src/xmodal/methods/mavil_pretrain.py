@@ -22,13 +22,13 @@ from xmodal.data.views import MAViLClips
 from xmodal.methods.engine import run_pretraining
 from xmodal.methods.mavil import MAViL
 from xmodal.methods.mavil_config import MAViLConfig, grids
-from xmodal.methods.pretrain_data import training_dataset, training_loader
+from xmodal.methods.pretrain_data import SeededViews, training_dataset, training_loader
 
 
 def build_loader(cfg: MAViLConfig) -> EpochDataLoader:
     d, c = cfg.data, cfg.data.clips
     dataset = training_dataset(d, ("video", "audio"), VideoSpec(fps=c.fps, size=d.decode_size),
-                               AudioSpec(sample_rate=c.fbank.sample_rate), MAViLClips(c), cfg.trainer.seed,
+                               AudioSpec(sample_rate=c.fbank.sample_rate), SeededViews(MAViLClips(c)), cfg.trainer.seed,
                                cfg.trainer.batch_size)
     return training_loader(dataset, cfg.trainer)
 

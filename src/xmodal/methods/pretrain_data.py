@@ -15,6 +15,7 @@ import torch
 
 from xmodal.data.collate import collate_samples
 from xmodal.data.dataset import AVDataset, resolve_index
+from xmodal.data.device_views import DecodedWithDraws, collate_decoded
 from xmodal.data.io import AudioSpec, VideoSpec
 from xmodal.data.loader import EpochDataLoader
 from xmodal.data.shard_dataset import ShardDataset, ShardLoader
@@ -42,21 +43,27 @@ def modalities_for(cfg: PretrainConfig) -> tuple[str, ...]:
 
 
 def build_train_dataset(cfg: PretrainConfig) -> AVDataset | ShardDataset:
+    """XKD training clips; with ``data.augment_on=device`` the workers return decoded clips plus the views' drawn
+    choices, and :class:`~xmodal.methods.xkd.XKD` builds the views after the batch reaches the device."""
     d = cfg.data
+    views = XKDViews(d.views)
+    transform = DecodedWithDraws(views) if d.augment_on == "device" else SeededViews(views)
     return training_dataset(d, modalities_for(cfg), VideoSpec(fps=d.views.fps, size=d.decode_size),
-                            AudioSpec(sample_rate=d.views.logmel.sample_rate), XKDViews(d.views), cfg.trainer.seed,
+                            AudioSpec(sample_rate=d.views.logmel.sample_rate), transform, cfg.trainer.seed,
                             cfg.trainer.batch_size)
 
 
-def training_dataset(d: Any, modalities: Sequence[str], video: VideoSpec, audio: AudioSpec, views: Views,
-                     seed: int, batch_size: int = 1) -> AVDataset | ShardDataset:
+def training_dataset(d: Any, modalities: Sequence[str], video: VideoSpec, audio: AudioSpec,
+                     transform: Callable[[dict[str, Any]], dict[str, Any]], seed: int,
+                     batch_size: int = 1) -> AVDataset | ShardDataset:
     """Random-start training clips of ``d`` (a method's data config: source, root, split, clip_seconds, on_error,
-    short, missing_audio, cache) cut into ``views``; ``on_error=skip`` tops batches up (``replace``). A shard
-    ``source`` gives a :class:`ShardDataset` whose epochs are ``batch_size`` batches (the writer already dropped
-    the bad files, so ``on_error``, ``missing_audio`` and ``cache`` have nothing left to do there)."""
+    short, missing_audio, cache) passed through ``transform`` (e.g. :class:`SeededViews`); ``on_error=skip`` tops
+    batches up (``replace``). A shard ``source`` gives a :class:`ShardDataset` whose epochs are ``batch_size``
+    batches (the writer already dropped the bad files, so ``on_error``, ``missing_audio`` and ``cache`` have nothing
+    left to do there)."""
     if is_shard_source(d.source):
         return ShardDataset(d.source, d.split, modalities=tuple(modalities), clip_seconds=d.clip_seconds,
-                            video=video, audio=audio, sampling="random", transform=SeededViews(views),
+                            video=video, audio=audio, sampling="random", transform=transform,
                             short=d.short, seed=seed, shuffle=True, buffer=d.shuffle_buffer,
                             batch_size=batch_size, drop_last=True)
     index = resolve_index(d.source, d.root)
@@ -71,7 +78,7 @@ def training_dataset(d: Any, modalities: Sequence[str], video: VideoSpec, audio:
         video=video,
         audio=audio,
         sampling="random",
-        transform=SeededViews(views),
+        transform=transform,
         on_error="replace" if d.on_error == "skip" else "raise",
         short=d.short,
         missing_audio=d.missing_audio,
@@ -84,17 +91,19 @@ def training_dataset(d: Any, modalities: Sequence[str], video: VideoSpec, audio:
 
 
 def build_train_loader(cfg: PretrainConfig) -> EpochDataLoader:
-    return training_loader(build_train_dataset(cfg), cfg.trainer)
+    collate = collate_decoded if cfg.data.augment_on == "device" else collate_samples
+    return training_loader(build_train_dataset(cfg), cfg.trainer, collate)
 
 
-def training_loader(dataset: AVDataset | ShardDataset, trainer: TrainerConfig) -> EpochDataLoader:
+def training_loader(dataset: AVDataset | ShardDataset, trainer: TrainerConfig,
+                    collate: Callable[[Sequence[Any]], dict[str, Any]] = collate_samples) -> EpochDataLoader:
     """Shuffled, epoch-bound loader; drops the last partial batch when there is at least one full batch."""
     workers = trainer.num_workers
     if isinstance(dataset, ShardDataset):
         if dataset.batch_size != trainer.batch_size:
             raise ValueError(f"shard dataset planned for batch size {dataset.batch_size}, trainer has "
                              f"{trainer.batch_size}")
-        return ShardLoader(dataset, num_workers=workers, pin_memory=torch.cuda.is_available())
+        return ShardLoader(dataset, num_workers=workers, pin_memory=torch.cuda.is_available(), collate=collate)
     return EpochDataLoader(
         dataset,
         batch_size=trainer.batch_size,
@@ -103,5 +112,5 @@ def training_loader(dataset: AVDataset | ShardDataset, trainer: TrainerConfig) -
         num_workers=workers,
         persistent_workers=workers > 0,
         pin_memory=torch.cuda.is_available(),
-        collate_fn=collate_samples,
+        collate_fn=collate,
     )

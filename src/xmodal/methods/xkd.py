@@ -24,6 +24,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from xmodal.data.device_views import DeviceXKDViews
 from xmodal.losses.alignment import cross_modal_attention, domain_alignment_loss, refine
 from xmodal.losses.distillation import (
     kd_cross_entropy,
@@ -47,7 +48,7 @@ from xmodal.models.decoder import MAEDecoder, patchify_audio, patchify_video
 from xmodal.models.embed import CuboidEmbed, PatchEmbed2d
 from xmodal.models.masking import random_masking
 from xmodal.models.projector import DINOHead
-from xmodal.models.vit import VisionTransformer, xavier_init
+from xmodal.models.vit import VisionTransformer, set_grad_checkpointing, xavier_init
 
 COLLAPSE_STEPS = 20  # consecutive steps with L_kd or the teacher–student KL at ~0 before the collapse warning
 DA_PARTS = {"da": 2, "da1": 2, "da2": 4, "student": 1, "teacher": 1}  # MMD terms summed by each L_da mode
@@ -122,6 +123,16 @@ class XKD(BaseMethod):
             self.register_buffer("center_audio", torch.zeros(1, m.proj_out))
         self._collapse_run: torch.Tensor | None = None
         self._collapse_warned = False
+        set_grad_checkpointing(self, m.grad_checkpointing)
+        self.device_views = DeviceXKDViews(cfg.data.views) if cfg.data.augment_on == "device" else None
+
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """``data.augment_on=device``: the batch holds decoded clips and the views' drawn choices; build the views
+        here, batched on the device, so the loader workers only decode."""
+        if self.device_views is not None and isinstance(batch, dict) and "draws" in batch:
+            batch = dict(batch)
+            batch.update(self.device_views(batch.pop("decoded"), batch.pop("draws")))
+        return batch
 
     def on_train_start(self) -> None:
         """Under DDP, give each process its own random stream so ranks draw different masks (every rank was seeded

@@ -73,6 +73,7 @@ class XKDModelConfig:
     ln_eps: float = 1e-5
     decoder_norm: bool = False
     mask_rounding: Literal["round", "floor"] = "round"
+    grad_checkpointing: bool = False
 
     def validate(self) -> None:
         for name in ("video_mask_ratio", "audio_mask_ratio"):
@@ -138,13 +139,18 @@ class XKDLossConfig:
 
 @dataclass
 class DataConfig(ClipSourceConfig):
-    """Where clips come from (:class:`ClipSourceConfig`) and the XKD views cut from them."""
+    """Where clips come from (:class:`ClipSourceConfig`) and the XKD views cut from them. ``augment_on=device``
+    has the loader workers only decode (and draw the views' random choices) and builds the views batched on the
+    accelerator after the batch is transferred (:mod:`xmodal.data.device_views`; same views for the same seeds)."""
 
     decode_size: int = 112
     views: XKDViewsConfig = field(default_factory=XKDViewsConfig)
     allow_unnormalized_audio: bool = False
+    augment_on: Literal["cpu", "device"] = "cpu"
 
     def validate(self) -> None:
+        if self.augment_on not in ("cpu", "device"):
+            raise ConfigError(f"augment_on: {self.augment_on!r} is not one of cpu, device")
         global_seconds = self.views.video_global.frames / self.views.fps
         if global_seconds > self.clip_seconds + 1e-6:
             raise ConfigError(f"views: global video view of {global_seconds}s > clip_seconds={self.clip_seconds}")

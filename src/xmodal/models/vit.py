@@ -5,6 +5,8 @@ the token grid of the global view, interpolated (trilinear for video, bilinear f
 sizes (local views, 224² fine-tuning). MAE-style masking drops tokens *before* the encoder, so only visible
 tokens are encoded (XKD §3.3). The last block can also return the CLS→patch attention ``A`` of Eq. 3,
 computed from the same q/k as the block's own attention (one extra ``1×L`` product per head, not a second pass).
+``grad_checkpointing`` (see :func:`set_grad_checkpointing`) recomputes each block's activations in the backward
+pass instead of storing them: ViT-L memory at a third of the compute again, same gradients.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any, Literal
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.checkpoint import checkpoint
 
 from xmodal.models.embed import CuboidEmbed, PatchEmbed2d, _Embed, build_embed
 from xmodal.models.pos_embed import sincos_pos_embed
@@ -172,6 +175,7 @@ class VisionTransformer(nn.Module):
         self.embed_dim, self.depth, self.heads, self.mlp_ratio = dim, depth, heads, mlp_ratio
         self.drop_path, self.pool, self.qkv_bias, self.ln_eps = drop_path, pool, qkv_bias, ln_eps
         self.fixed_pos_embed, self.final_norm = fixed_pos_embed, final_norm
+        self.grad_checkpointing = False
         self.grid = tuple(int(g) for g in grid)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
         self.pos_embed = nn.Parameter(torch.zeros(1, math.prod(self.grid), dim))
@@ -215,13 +219,21 @@ class VisionTransformer(nn.Module):
             tokens = torch.gather(tokens, 1, index)
         h = torch.cat([self.cls_token.expand(tokens.shape[0], -1, -1).to(tokens.dtype), tokens], 1)
         for block in self.blocks[:-1]:
-            h, _ = block(h)
-        h, att = self.blocks[-1](h, attention_query if return_attention else None)
+            h, _ = self._block(block, h, None)
+        h, att = self._block(self.blocks[-1], h, attention_query if return_attention else None)
         h = self.norm(h)
         if return_attention:
             assert att is not None
             return h, att
         return h
+
+    def _block(self, block: nn.Module, h: torch.Tensor,
+               query: AttentionQuery | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """One block, through non-reentrant activation checkpointing when enabled and gradients are being
+        recorded (the RNG state is restored for the recomputation, so drop-path masks match)."""
+        if self.grad_checkpointing and torch.is_grad_enabled():
+            return checkpoint(block, h, query, use_reentrant=False)
+        return block(h, query)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled ``(B, D)`` features of the full input (``pool``: patch-token mean or CLS)."""
@@ -242,6 +254,23 @@ class VisionTransformer(nn.Module):
     def from_config(cls, config: dict[str, Any]) -> VisionTransformer:
         cfg = dict(config)
         return cls(build_embed(cfg.pop("embed")), **cfg)
+
+
+def set_grad_checkpointing(module: nn.Module, enabled: bool) -> None:
+    """Turn activation checkpointing on or off in every :class:`VisionTransformer` inside ``module``."""
+    for sub in module.modules():
+        if isinstance(sub, VisionTransformer):
+            sub.grad_checkpointing = enabled
+
+
+def compile_blocks(module: nn.Module) -> int:
+    """Compile every Transformer :class:`Block` inside ``module`` in place (``nn.Module.compile``: state-dict keys
+    unchanged). Regional compilation: the blocks of a ViT share one graph, so compiling takes seconds, not the
+    minutes a whole training step would. Returns how many blocks were compiled."""
+    blocks = [sub for sub in module.modules() if isinstance(sub, Block)]
+    for block in blocks:
+        block.compile()
+    return len(blocks)
 
 
 def make_embed(modality: Literal["video", "audio"], dim: int, patch: Sequence[int] | None = None,

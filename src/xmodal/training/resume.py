@@ -6,7 +6,7 @@ checkpoint stores the resolved config (:class:`xmodal.training.trainer.SaveRunIn
 key is compared with the new config:
 
 - keys in :data:`FREE_KEYS` do not change what is learned (extending a run with ``trainer.max_epochs``, data
-  workers, logging, progress display, checkpoint cadence) and may differ;
+  workers, logging, progress display, checkpoint cadence, the throughput switches) and may differ;
 - any other difference refuses the resume with :class:`ResumeMismatch`, which lists each key with both values
   (the CLI prints it as one error and exits 2), unless ``trainer.resume=force``;
 - a resume that changed anything appends the changes (old and new values) to ``<out_dir>/resumes.yaml``;
@@ -27,6 +27,9 @@ from xmodal.config import ConfigError
 FREE_KEYS: frozenset[str] = frozenset({
     "trainer.max_epochs", "trainer.max_steps", "trainer.num_workers", "trainer.log_every_n_steps",
     "trainer.progress", "trainer.checkpoint_every_n_steps", "trainer.resume",
+    # throughput switches: same views, same gradients up to float rounding (docs/scaling.md), so a run may be
+    # resumed on another machine with them changed
+    "data.augment_on", "trainer.compile", "optim.fused", "model.grad_checkpointing",
 })
 
 

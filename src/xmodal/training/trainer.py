@@ -1,6 +1,6 @@
 """Builds the Lightning ``Trainer`` every method runs under, and runs a fit with auto-resume.
 
-The engine is Lightning's (DDP/FSDP across GPUs and nodes, bf16, progress bars, loggers); xmodal adds atomic
+The engine is Lightning's (DDP across GPUs and nodes, bf16, progress bars, loggers); xmodal adds atomic
 checkpoints, safe loading (``weights_only=True``), the resolved config and code version saved next to and
 inside every checkpoint, resume from ``<out>/checkpoints/last.ckpt`` when it exists and was trained under the same
 config (:mod:`xmodal.training.resume`), and the dataset epoch bound to the trainer's
@@ -30,7 +30,12 @@ from xmodal.training.resume import check_resume, record_resume
 
 @dataclass
 class TrainerConfig:
-    """Engine settings; ``devices``/``num_nodes`` map to Lightning (torchrun and SLURM set the rest)."""
+    """Engine settings; ``devices``/``num_nodes`` map to Lightning (torchrun and SLURM set the rest).
+
+    ``compile`` compiles every Transformer block with ``torch.compile`` before training
+    (:func:`xmodal.models.vit.compile_blocks`). ``precision=bf16-mixed`` is bf16 autocast. FSDP is not offered:
+    Lightning runs it on GPUs only, so it could not be tested here, and the EMA teachers of XKD and MAViL are
+    updated from the students' full (unsharded) parameters; DDP is the tested multi-GPU strategy."""
 
     max_epochs: int = 10
     max_steps: int = -1
@@ -39,7 +44,7 @@ class TrainerConfig:
     accelerator: str = "auto"
     devices: int | str = "auto"
     num_nodes: int = 1
-    strategy: Literal["auto", "ddp", "ddp_find_unused_parameters_true", "fsdp"] = "auto"
+    strategy: Literal["auto", "ddp", "ddp_find_unused_parameters_true"] = "auto"
     precision: Literal["32-true", "bf16-mixed", "16-mixed"] = "32-true"
     accumulate_grad_batches: int = 1
     sync_batchnorm: bool = True
@@ -48,6 +53,7 @@ class TrainerConfig:
     seed: int = 0
     progress: Literal["rich", "tqdm", "none"] = "rich"
     resume: Literal["auto", "force", "off"] = "auto"
+    compile: bool = False
 
     def validate(self) -> None:
         if self.batch_size <= 0:

@@ -1,22 +1,29 @@
-"""XKD training throughput, achieved FLOP/s against a measured matmul peak, and masked vs unmasked encoder time.
+"""Training-step throughput of XKD and MAViL: clips/s, achieved FLOP/s against a matmul peak measured in the same
+run and dtype, peak memory; and masked vs unmasked encoder time.
 
-Issue 3 §5. Data loading is excluded: every step trains on one in-memory random batch whose views have exactly the
-shapes :class:`xmodal.data.views.XKDViews` produces for the config (found by running the views once on a random
-raw clip), so the numbers are the model's alone. A step is what the Lightning loop does per batch: all XKD losses
-(``compute_losses``), backward, AdamW, and the EMA teacher update (Eq. 13).
+Issues 3 §5, 11 and 18. Data loading is excluded (``benchmarks/data_wait.py`` measures it): every step trains on one
+in-memory random batch with exactly the shapes the config's views produce, so the numbers are the model's alone. A
+step is what the Lightning loop does per batch: all losses (``compute_losses``), backward, AdamW, and the EMA
+teacher update where the method has one (XKD Eq. 13).
 
 - ``train``: clips/s = batch / median step time, after ``--warmup`` untimed steps, for each ``--configs`` entry
-  (``tiny`` = configs/xkd/synthetic_tiny.yaml, ``vitb`` = configs/xkd/kinetics400.yaml, the paper's ViT-B).
+  (``xkd_tiny`` = configs/xkd/synthetic_tiny.yaml, ``xkd_vitb`` = configs/xkd/kinetics400.yaml, the XKD paper's
+  ViT-B; ``xkd_audioset_vitl`` = configs/xkd/audioset.yaml, ViT-L video; ``mavil_vitb`` =
+  configs/mavil/audioset.yaml, MAViL stage 1 with ViT-B encoders).
 - ``flops``: FLOPs of one step counted by ``torch.utils.flop_counter.FlopCounterMode`` (matmuls, convolutions,
-  attention; element-wise work is not counted), divided by the median step time, reported as a fraction of the
-  peak: the best of several ``--matmul-size``² fp32 matmuls timed in the same run (bf16 as well on CUDA).
+  attention; element-wise work is not counted), divided by the median step time, as a fraction of the peak: the
+  best of several ``--matmul-size``² matmuls in the step's dtype (fp32, or bf16 with ``--precision bf16``).
+- ``memory``: on CUDA ``torch.cuda.max_memory_allocated`` over the timed steps; on Linux CPUs the peak resident set
+  of the process during the timed steps (``VmHWM`` after resetting it through ``/proc/self/clear_refs``), which
+  includes the model, optimizer state and the Python runtime, and the part of it the steps added.
 - ``masking``: the ViT-B video encoder on a 32×112² clip (8×7×7 = 392 tokens) with 85% of the tokens dropped
   (XKD §4.1, 58 kept + CLS) against all tokens, forward pass without gradients; the ratio is the figure
   (~5–7× expected: cost is linear in tokens for the MLPs and projections, quadratic for attention).
 
-``--device cuda`` runs under bf16 autocast and reports ``torch.cuda.max_memory_allocated`` per config.
+Switches: ``--precision bf16`` (autocast; default on CUDA), ``--fused`` (fused AdamW), ``--compile`` (regional
+``torch.compile`` of the Transformer blocks), ``--grad-checkpointing``.
 
-    python benchmarks/train_throughput.py --configs tiny vitb --batch-size 64 2 --json train.json
+    python benchmarks/train_step.py --configs xkd_tiny xkd_vitb mavil_vitb --batch-size 16 2 1 --json train.json
 """
 
 from __future__ import annotations
@@ -34,22 +41,27 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-CONFIGS = {"tiny": "xkd/synthetic_tiny", "vitb": "xkd/kinetics400"}
+CONFIGS = {"xkd_tiny": "xkd/synthetic_tiny", "xkd_vitb": "xkd/kinetics400", "xkd_audioset_vitl": "xkd/audioset",
+           "mavil_vitb": "mavil/audioset"}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["tiny", "vitb"])
-    p.add_argument("--batch-size", type=int, nargs="+", default=[64, 2],
-                   help="per config, in the order of --configs (default 64 for tiny, 2 for vitb)")
+    p.add_argument("--configs", nargs="+", choices=sorted(CONFIGS), default=["xkd_tiny", "xkd_vitb", "mavil_vitb"])
+    p.add_argument("--batch-size", type=int, nargs="+", default=[16, 2, 1],
+                   help="per config, in the order of --configs (default 16, 2, 1)")
     p.add_argument("--steps", type=int, default=3, help="timed steps per config (default %(default)s)")
     p.add_argument("--warmup", type=int, default=1, help="untimed steps first (default %(default)s)")
     p.add_argument("--mask-batch", type=int, default=2, help="batch of the masked/unmasked encoder timing")
     p.add_argument("--mask-repeats", type=int, default=3)
     p.add_argument("--matmul-size", type=int, default=2048, help="n of the n×n peak matmul (default %(default)s)")
     p.add_argument("--skip", nargs="*", default=[], choices=("train", "masking"), help="parts to leave out")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (bf16 autocast on cuda)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--precision", choices=("fp32", "bf16"), help="bf16 = autocast (default: bf16 on cuda, else fp32)")
+    p.add_argument("--fused", action="store_true", help="fused AdamW (optim.fused)")
+    p.add_argument("--compile", action="store_true", help="torch.compile every Transformer block (trainer.compile)")
+    p.add_argument("--grad-checkpointing", action="store_true", help="activation checkpointing in the ViTs")
     p.add_argument("--threads", type=int, default=2, help="torch/OpenMP threads (default %(default)s)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", metavar="OUT", help="write the results as JSON")
@@ -71,20 +83,20 @@ def timed(fn: Callable[[], Any], device: Any) -> float:
     return time.perf_counter() - start
 
 
-def autocast(device: Any) -> contextlib.AbstractContextManager[Any]:
+def autocast(device: Any, precision: str) -> contextlib.AbstractContextManager[Any]:
     import torch
 
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+    if precision == "bf16":
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
-def matmul_peak(n: int, device: Any) -> dict[str, float]:
-    """Best FLOP/s of an n×n×n matmul (2n³ FLOPs) over a few repetitions, fp32 (and bf16 on CUDA)."""
+def matmul_peak(n: int, device: Any, precisions: list[str]) -> dict[str, float]:
+    """Best FLOP/s of an n×n×n matmul (2n³ FLOPs) over a few repetitions, in each of ``precisions``."""
     import torch
 
     out = {}
-    dtypes = [("fp32", torch.float32)] + ([("bf16", torch.bfloat16)] if device.type == "cuda" else [])
+    dtypes = [(name, {"fp32": torch.float32, "bf16": torch.bfloat16}[name]) for name in precisions]
     for name, dtype in dtypes:
         a = torch.randn(n, n, device=device, dtype=dtype)
         b = torch.randn(n, n, device=device, dtype=dtype)
@@ -95,11 +107,21 @@ def matmul_peak(n: int, device: Any) -> dict[str, float]:
 
 
 def random_batch(cfg: Any, batch: int, device: Any, seed: int) -> dict[str, Any]:
-    """A batch of random views with the exact shapes the config's XKD views produce (one view run on a random
-    raw clip gives them)."""
+    """A batch of random views with the exact shapes the config's XKD views or MAViL clips produce (the views run
+    once on a random raw clip give them)."""
     import torch
 
     from xmodal.data.views import XKDViews
+    from xmodal.methods.mavil_config import MAViLConfig
+
+    if isinstance(cfg, MAViLConfig):
+        c, gen = cfg.data.clips, torch.Generator().manual_seed(seed)
+        frames = {"video": (3, c.frames, c.size, c.size), "audio": (1, c.fbank.num_mel_bins, c.fbank.target_length)}
+        out_m: dict[str, Any] = {mod: torch.randn(batch, *shape, generator=gen).to(device)
+                                 for mod, shape in frames.items()}
+        out_m["index"] = torch.arange(batch, device=device)
+        out_m["skipped"] = []
+        return out_m
 
     v, d = cfg.data.views, cfg.data
     gen = torch.Generator().manual_seed(seed)
@@ -121,8 +143,31 @@ def random_batch(cfg: Any, batch: int, device: Any, seed: int) -> dict[str, Any]
 
 
 def shapes(batch: dict[str, Any]) -> dict[str, Any]:
-    return {mod: {"global": list(batch[mod]["global"].shape), "local": [list(x.shape) for x in batch[mod]["local"]]}
-            for mod in ("video", "audio") if mod in batch}
+    import torch
+
+    def one(x: Any) -> Any:
+        if isinstance(x, torch.Tensor):
+            return list(x.shape)
+        return {"global": list(x["global"].shape), "local": [list(v.shape) for v in x["local"]]}
+
+    return {mod: one(batch[mod]) for mod in ("video", "audio") if mod in batch}
+
+
+def reset_peak_rss() -> bool:
+    """Reset the kernel's peak-RSS counter of this process (Linux ≥ 4.0); False where that is not possible."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def rss_kib(field: str) -> int:
+    """``VmRSS`` / ``VmHWM`` of this process in KiB, from ``/proc/self/status``."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise KeyError(field)
 
 
 @contextlib.contextmanager
@@ -133,37 +178,56 @@ def quiet() -> Iterator[None]:
         yield
 
 
+def build(name: str, args: argparse.Namespace) -> tuple[Any, Any]:
+    """The config (with the switches as overrides) and its method."""
+    from xmodal.configs import config_path
+    from xmodal.methods.mavil import MAViL
+    from xmodal.methods.mavil_config import MAViLConfig
+    from xmodal.methods.pretrain import build_method, load_pretrain_config
+    from xmodal.models.vit import compile_blocks
+
+    overrides = [f"optim.fused={str(args.fused).lower()}",
+                 f"model.grad_checkpointing={str(args.grad_checkpointing).lower()}"]
+    cfg = load_pretrain_config(config_path(CONFIGS[name]), overrides)
+    method = MAViL(cfg) if isinstance(cfg, MAViLConfig) else build_method(cfg)
+    if args.compile:
+        compile_blocks(method)
+    return cfg, method
+
+
 def train_config(name: str, batch: int, args: argparse.Namespace, device: Any, peak: float) -> dict[str, Any]:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
-    from xmodal.config import load_config
-    from xmodal.configs import config_path
-    from xmodal.methods.pretrain import build_method, count_parameters
-    from xmodal.methods.xkd_config import PretrainConfig
+    from xmodal.methods.pretrain import count_parameters
+    from xmodal.training.optim import build_optimizer
 
     torch.manual_seed(args.seed)
-    cfg = load_config(PretrainConfig, config_path(CONFIGS[name]))
-    method = build_method(cfg).to(device)
+    before_model = rss_kib("VmRSS") if device.type == "cpu" else 0
+    cfg, method = build(name, args)
+    method = method.to(device)
     method.train()
     params = [p for p in method.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(params, lr=cfg.optim.lr, betas=cfg.optim.betas, weight_decay=cfg.optim.weight_decay)
+    opt = build_optimizer(cfg.optim, [{"params": params, "weight_decay": cfg.optim.weight_decay}], cfg.optim.lr)
     data = random_batch(cfg, batch, device, args.seed)
     pairs = method._ema_pairs  # what BaseMethod.optimizer_step updates after every optimizer step
+    momentum = getattr(cfg.loss, "ema_base", 1.0)
 
     def step() -> None:
-        with quiet(), autocast(device):
+        with quiet(), autocast(device, args.precision):
             loss = method.total_loss(method.compute_losses(data, "train"))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
         for pair in pairs:
-            pair.update(cfg.loss.ema_base)
+            pair.update(momentum)
 
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
     for _ in range(args.warmup):
         step()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    rss_reset = device.type == "cpu" and reset_peak_rss()
+    before_steps = rss_kib("VmRSS") if rss_reset else 0
     times = [timed(step, device) for _ in range(args.steps)]
     counter = FlopCounterMode(display=False)
     with counter:
@@ -185,6 +249,10 @@ def train_config(name: str, batch: int, args: argparse.Namespace, device: Any, p
     }
     if device.type == "cuda":
         out["peak_memory_gib"] = torch.cuda.max_memory_allocated(device) / 2**30
+    elif rss_reset:
+        out["peak_rss_gib"] = rss_kib("VmHWM") / 2**20
+        out["rss_before_model_gib"] = before_model / 2**20
+        out["rss_added_by_steps_gib"] = (rss_kib("VmHWM") - before_steps) / 2**20
     return out
 
 
@@ -199,7 +267,7 @@ def masking(args: argparse.Namespace, device: Any) -> dict[str, Any]:
     from xmodal.models.masking import random_masking
 
     torch.manual_seed(args.seed)
-    cfg = load_config(PretrainConfig, config_path(CONFIGS["vitb"]))
+    cfg = load_config(PretrainConfig, config_path(CONFIGS["xkd_vitb"]))
     encoder = XKD(cfg).student["video"].to(device).eval()
     v = cfg.data.views.video_global
     grid = view_grids(cfg)["video_global"]
@@ -210,7 +278,7 @@ def masking(args: argparse.Namespace, device: Any) -> dict[str, Any]:
 
     def run(ids: Any) -> Callable[[], Any]:
         def go() -> Any:
-            with torch.no_grad(), autocast(device):
+            with torch.no_grad(), autocast(device, args.precision):
                 return encoder(x, mask_keep_ids=ids)
         return go
 
@@ -231,12 +299,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     device = torch.device(args.device)
     if len(args.batch_size) != len(args.configs):
         raise SystemExit("--batch-size needs one value per --configs entry")
-    peak = matmul_peak(args.matmul_size, device)
-    peak_key = "bf16_flops_per_s" if device.type == "cuda" else "fp32_flops_per_s"
+    args.precision = args.precision or ("bf16" if device.type == "cuda" else "fp32")
+    if device.type == "cuda" and args.precision == "fp32":
+        torch.backends.cuda.matmul.allow_tf32 = False  # the fp32 peak and the step then use the same arithmetic
+    peak = matmul_peak(args.matmul_size, device, sorted({"fp32", args.precision}))
+    peak_key = f"{args.precision}_flops_per_s"
     report: dict[str, Any] = {
-        "benchmark": "train_throughput", "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor(),
-        "precision": "bf16 autocast" if device.type == "cuda" else "fp32", "threads": args.threads,
+        "benchmark": "train_step", "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
+        "precision": "bf16 autocast" if args.precision == "bf16" else "fp32", "threads": args.threads,
+        "switches": {"fused_adamw": args.fused, "compile": args.compile,
+                     "grad_checkpointing": args.grad_checkpointing},
         "cpus": os.cpu_count(), "torch": torch.__version__,
         "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "matmul_peak": {"n": args.matmul_size, **peak, "reference": peak_key, "load1": os.getloadavg()[0]},
@@ -246,14 +319,34 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for name, batch in zip(args.configs, args.batch_size, strict=True):
             report["train"][name] = train_config(name, batch, args, device, peak[peak_key])
             print_train(name, report["train"][name])
+            write_json(args.json, report)  # after every config: a run cut short by a time limit keeps its figures
     if "masking" not in args.skip:
         report["masking"] = masking(args, device)
     return report
 
 
+def write_json(path: str | None, report: dict[str, Any]) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(report, indent=2) + "\n")
+
+
+def cpu_name() -> str:
+    """The CPU model from ``/proc/cpuinfo`` (``platform.processor()`` is often empty on Linux)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def print_train(name: str, r: dict[str, Any]) -> None:
     mem = f", peak memory {r['peak_memory_gib']:.2f} GiB" if "peak_memory_gib" in r else ""
-    print(f"{name:>5}: batch {r['batch_size']}, {statistics.median(r['step_seconds']):.3f} s/step, "
+    if "peak_rss_gib" in r:
+        mem = f", peak RSS {r['peak_rss_gib']:.2f} GiB (+{r['rss_added_by_steps_gib']:.2f} GiB in the steps)"
+    print(f"{name:>10}: batch {r['batch_size']}, {statistics.median(r['step_seconds']):.3f} s/step, "
           f"{r['clips_per_s']:.2f} clips/s, {r['flops_per_step'] / 1e9:.1f} GFLOP/step, "
           f"{r['achieved_flops_per_s'] / 1e9:.1f} GFLOP/s = {100 * r['fraction_of_matmul_peak']:.1f}% of the "
           f"matmul peak{mem}  (load {r['load1']:.2f})")
@@ -273,9 +366,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ViT-B video encoder {m['input']}: {m['tokens']} tokens {full:.3f} s,"
               f" {m['kept_tokens']} kept (mask {m['mask_ratio']:.2f}) {masked:.3f} s"
               f" -> {m['speedup']:.2f}x faster (token ratio {m['token_ratio']:.2f})  (load {m['load1']:.2f})")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.json, report)
     return 0
 
 

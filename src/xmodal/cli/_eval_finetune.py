@@ -64,7 +64,7 @@ def add_engine_args(g: Any) -> None:
                                                 "(default: a temporary folder, no resume)")
     g.add_argument("--devices", type=int, default=1, help="devices per node (>1: DDP)")
     g.add_argument("--num-nodes", type=int, default=1, help="nodes (torchrun/SLURM set the rank variables)")
-    g.add_argument("--strategy", default="auto", choices=["auto", "ddp", "ddp_find_unused_parameters_true", "fsdp"],
+    g.add_argument("--strategy", default="auto", choices=["auto", "ddp", "ddp_find_unused_parameters_true"],
                    help="Lightning strategy")
     g.add_argument("--precision", choices=["32-true", "bf16-mixed", "16-mixed"],
                    help="numeric precision (default: bf16-mixed on GPU, else 32-true)")

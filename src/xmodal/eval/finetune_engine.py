@@ -2,7 +2,7 @@
 
 Why the same engine: a 100-epoch preset (xkd Tables S6–S7, mavil Table 10) needs what pretraining already has —
 a progress bar, TensorBoard + CSV logs, atomic checkpoints (``<out>/checkpoints/last.ckpt`` every
-``checkpoint_every_n_steps`` and each epoch), auto-resume of a killed run under the same config, DDP/FSDP over
+``checkpoint_every_n_steps`` and each epoch), auto-resume of a killed run under the same config, DDP over
 devices and nodes — and keeping one engine means a fix there is a fix here. What is fine-tuning specific:
 
 * the resume check compares :class:`FinetuneRun`: the preset after overrides (``finetune.*``), the engine

@@ -23,7 +23,8 @@ def test_demo_runs_end_to_end_and_reports(tmp_path) -> None:
     for res in rows.values():
         for cell in res.values():
             assert 0.0 <= cell["top1"] <= 100.0 and cell["n_test"] > 0
-            assert all(c in (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0) for c in cell["C"])
+            # the paper grid {1e-5, …, 1}, extended by up to 3 decades on the side where the optimum sits
+            assert all(any(c == pytest.approx(10.0**e) for e in range(-8, 4)) for c in cell["C"])
             assert cell["seeds"] == 1 and cell["std"] == 0.0
     assert "chosen on val" in report["protocol"]["probe"]
     assert "40 clips, seed 0" in report["protocol"]["data"]

@@ -36,7 +36,7 @@ from xmodal.data.io import AudioSpec, VideoSpec
 from xmodal.data.views import EvalConfig, EvalTransform
 from xmodal.demo_report import Rows, aggregate, binomial_stderr, markdown, protocol_card
 from xmodal.eval.features import FeatureSet
-from xmodal.eval.fusion import fuse
+from xmodal.eval.fusion import fusion_eval
 from xmodal.eval.geometry import FIELDS, EvalGeometry
 from xmodal.eval.svm import SVMConfig, svm_eval
 from xmodal.methods.pretrain import load_pretrain_config, pretrain
@@ -148,12 +148,12 @@ def feature_set(features: np.ndarray, data: dict[str, Any]) -> FeatureSet:
 
 def probe(sets: dict[str, FeatureSet]) -> dict[str, dict[str, Any]]:
     """Linear SVM per modality and for late fusion; C chosen on val, test scored once."""
-    out: dict[str, dict[str, Any]] = {}
     cfg = SVMConfig()
+    results = {name: svm_eval(fs, cfg) for name, fs in sets.items()}
     if "video" in sets and "audio" in sets:
-        sets = {**sets, "fusion": fuse(sets["audio"], sets["video"])}
-    for name, fs in sets.items():
-        res = svm_eval(fs, cfg)
+        results["fusion"] = fusion_eval(sets["audio"], sets["video"], cfg)
+    out: dict[str, dict[str, Any]] = {}
+    for name, res in results.items():
         acc, n = res["value"], res["n_test"]
         out[name] = {"top1": 100 * acc, "stderr": 100 * binomial_stderr(acc, n), "C": res["chosen_C"],
                      "n_test": n, "val_top1": 100 * max(res["selection_scores"].values())}

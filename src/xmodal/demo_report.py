@@ -73,12 +73,12 @@ def protocol_card(config: str, overrides: list[str], epochs: int, seeds: tuple[i
         "pretraining": f"{config} (+ {overrides}); {epochs} epochs, {seed_text}; "
                        "same model sizes, data and schedule for every objective",
         "features": "mean of last-layer patch tokens (CLS excluded), one centred 4 s clip, no augmentation",
-        "probe": "linear SVM on L2-normalized features, C ∈ {1e-5…1} chosen on val, refit on train+val, "
-                 "test scored once",
+        "probe": "linear SVM on L2-normalized features, C ∈ {1e-5…1} (grown by up to 3 decades when the optimum "
+                 "sits on an end) chosen on val, refit on train+val, test scored once",
         "error": "± is the binomial standard error over test clips" if len(seeds) == 1 else
                  f"mean ± sample standard deviation over {len(seeds)} pretraining seeds (same benchmark, same "
                  "probe); (s.e.) is the mean binomial standard error over test clips of one run",
-        "fusion": "concatenated L2-normalized audio and video features (XKD Table 9)",
+        "fusion": "audio and video features L2-normalized each, concatenated, not normalized again (XKD Table 9)",
     }
     if mavil:
         card["mavil"] = (f"{mavil}: its own encoders and inputs (Kaldi fbank, 2 fps), probed the same way; "

@@ -54,6 +54,21 @@ def test_svm_from_backbone_reports_geometry_clips_cache_and_skips(bench: dict[st
     assert again["mean"] == doc["mean"]
 
 
+def test_official_svm_protocol_keeps_every_clip_a_row(bench: dict[str, str], tmp_path: Path) -> None:
+    doc = _run(["eval", "svm", "--backbone", bench["video"], "--data", bench["manifest"], "--protocol", "official",
+                "--train-clips", "3", "--test-clips", "2", "--costs", "0.1", "1"], tmp_path / "svm.json")
+    splits = doc["protocol"]["features"]["extraction"]["splits"]
+    assert splits["train"]["rows"] == 3 * splits["train"]["videos"]
+    assert splits["test"]["rows"] == 2 * splits["test"]["videos"]
+    res = doc["per_split"][0]
+    fit_videos = splits["train"]["videos"] + splits.get("val", {"videos": 0})["videos"]
+    assert res["n_train_videos"] == fit_videos and res["n_test"] == splits["test"]["videos"]
+    assert res["n_train"] == 3 * splits["train"]["videos"] + 2 * splits.get("val", {"videos": 0})["videos"]
+    assert "every clip its own row" in doc["protocol"]["features"]["clip_aggregation"]
+    assert "LinearEvalAugConfig" in doc["protocol"]["features"]["extraction"]["train_augmentation"]
+    assert "train_augmentation" not in {d["key"] for d in doc["protocol"]["departures"]}
+
+
 @pytest.mark.parametrize("verb", ["linear", "knn"])
 def test_probe_verbs_from_backbone(bench: dict[str, str], tmp_path: Path, verb: str) -> None:
     extra = {"linear": ["--epochs", "2"], "knn": ["--k", "3"]}[verb]

@@ -29,6 +29,9 @@ def add_extraction_args(p: argparse.ArgumentParser, pair: bool = False) -> None:
     g.add_argument("--workers", type=int, default=0, help="DataLoader workers for decoding")
     g.add_argument("--decode-cache", action="store_true", help="decode each file once (small sets)")
     g.add_argument("--extract-seed", type=int, default=0, help="seed of the training clips' starts/augmentation")
+    g.add_argument("--augment", action="store_true",
+                   help="augment the training clips as XKD Tables S1-S2 (linear eval.: crop [0.08, 1], flip, colour "
+                        "jitter, grey 0.2; audio volume jitter 0.1); test clips never are")
     add_geometry_args(g)
 
 
@@ -67,15 +70,22 @@ def extract(args: argparse.Namespace, backbone: str, modality: str) -> tuple[Any
     train, test = clips(args, True)
     opts = ExtractionOptions(train_passes=train, test_clips=test, batch_size=args.extract_batch_size,
                              num_workers=args.workers, pooling="cls" if args.cls else "features",
-                             device=args.device, seed=args.extract_seed, decode_cache=args.decode_cache)
+                             device=args.device, seed=args.extract_seed, decode_cache=args.decode_cache,
+                             average_clips=not getattr(args, "clip_rows", False))
+    train_transform = None
+    if getattr(args, "augment", False):
+        from xmodal.eval.linear_aug import LinearEvalTransform
+
+        train_transform = LinearEvalTransform(geometry)
     out = features_from_backbone(backbone, args.data, modality, options=opts, geometry=geometry,  # type: ignore[arg-type]
-                                 cache_dir=args.cache)
+                                 train_transform=train_transform, cache_dir=args.cache)
     out.geometry_sources = sources
     skipped = out.skipped
     print(f"extracted {modality} features of {len(out.features)} videos from {backbone}"
           + (f" ({skipped} clips skipped: undecodable)" if skipped else ""))
     info = {"backbone": str(backbone), "backbone_sha256": file_sha256(weights_file(backbone)), "manifest": args.data,
-            "manifest_sha256": file_sha256(args.data), **out.card_info()}
+            "manifest_sha256": file_sha256(args.data), **out.card_info(),
+            "train_augmentation": repr(train_transform.aug) if train_transform else "none (random clip start only)"}
     return out.features, info
 
 

@@ -32,7 +32,8 @@ Transform = Callable[[dict[str, Any]], dict[str, Any]]
 class ExtractionOptions:
     """``train_passes`` augmented clips per training video and ``test_clips`` uniformly spaced clips per val/test
     video (XKD §A.5: 25 / 3). ``decode_cache`` decodes each file once and cuts every clip from memory
-    (``AVDataset(cache=True)``; small sets only)."""
+    (``AVDataset(cache=True)``; small sets only). ``average_clips=False`` keeps every clip as its own row (ids
+    repeat) for the per-clip SVM / probe protocols of XKD's code."""
 
     train_passes: int = 25
     test_clips: int = 3
@@ -43,6 +44,7 @@ class ExtractionOptions:
     amp_bf16: bool = True
     seed: int = 0
     decode_cache: bool = False
+    average_clips: bool = True
 
 
 @dataclass
@@ -127,6 +129,8 @@ def features_from_backbone(
         protocol = {**asdict(opts), "modality": modality, "split": split, "transform": _describe(transform),
                     "geometry": asdict(geometry)}
         protocol.pop("num_workers")
+        if opts.average_clips:  # keys of caches written before the option existed stay valid
+            protocol.pop("average_clips")
         if not train:
             protocol["train_passes"] = 1
         dataset = AVDataset(index.split(split), modalities=(modality,), clip_seconds=geometry.clip_seconds,
@@ -145,7 +149,7 @@ def features_from_backbone(
                 lambda: load_backbone(backbone_path, device=opts.device), loader, modality=modality,
                 device=opts.device, clips_per_video=None if train else opts.test_clips, amp_bf16=opts.amp_bf16,
                 train_passes=opts.train_passes if train else 1, split=split, pooling=opts.pooling,
-                on_pass=dataset.set_epoch, skipped=skipped,
+                on_pass=dataset.set_epoch, skipped=skipped, average_clips=opts.average_clips,
             )
 
         key = cache_key(ckpt_hash, data_hash, protocol)
@@ -158,7 +162,8 @@ def features_from_backbone(
         elif side is not None:
             side.write_text(json.dumps(skipped))
         parts.append(fs)
-        info[split] = {"videos": len(fs), "clips_per_video": opts.train_passes if train else opts.test_clips,
+        info[split] = {"videos": len(np.unique(fs.ids)), "rows": len(fs),
+                       "clips_per_video": opts.train_passes if train else opts.test_clips,
                        "from_cache": hit, **_skip_summary(skipped)}
     if not parts:
         raise ValueError(f"{manifest}: none of the splits {list(splits or ('train', 'val', 'test'))} has rows")

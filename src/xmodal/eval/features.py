@@ -65,6 +65,33 @@ class FeatureSet:
     def has_split(self, name: str) -> bool:
         return bool((self.split == name).any())
 
+    @property
+    def clip_rows(self) -> bool:
+        """True when some id has several rows (one per clip, ``average_clips=False``)."""
+        return len(np.unique(self.ids)) < len(self.ids)
+
+    def mean_by_id(self) -> FeatureSet:
+        """One row per id: the mean of its clip rows (XKD §A.5 averages clip features per video); label, split
+        and fold come from the id's first row and must agree across its rows."""
+        if not self.clip_rows:
+            return self
+        uniq, first, feats = mean_by_id(self.features, self.ids)
+        inv = np.searchsorted(uniq, self.ids)
+        for name, col in (("labels", self.labels), ("split", self.split)):
+            if not np.array_equal(col[first][inv], col):
+                raise ValueError(f"clip rows of one id disagree on {name}; every clip of a video needs the same")
+        fold = None if self.fold is None else self.fold[first]
+        return FeatureSet(feats, self.labels[first], self.ids[first], self.split[first], fold)
+
+
+def mean_by_id(values: np.ndarray, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``(sorted unique ids, index of each id's first row, per-id mean of values)``; values are (N, ...)."""
+    uniq, first, inv = np.unique(ids, return_index=True, return_inverse=True)
+    sums = np.zeros((len(uniq), *values.shape[1:]), dtype=np.float64)
+    np.add.at(sums, inv, values)
+    counts = np.bincount(inv, minlength=len(uniq)).reshape(-1, *([1] * (values.ndim - 1)))
+    return uniq, first, (sums / counts).astype(values.dtype)
+
 
 def l2_normalize(x: np.ndarray, eps: float = 1e-12) -> np.ndarray:
     return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), eps)

@@ -36,9 +36,12 @@ def knn_scores(
 
 
 def knn_eval(
-    data: FeatureSet, ks: Sequence[int] = (20, 200), temperature: float = 0.07, device: str = "cpu"
+    data: FeatureSet, ks: Sequence[int] = (20, 200), temperature: float = 0.07, device: str = "cpu",
+    skip_empty_classes: bool = False,
 ) -> dict[str, Any]:
+    """Votes of the train (+val) videos for every test video; clip rows are averaged per video first."""
     start = time.perf_counter()
+    data = data.mean_by_id()
     fit, test = data.by_split("train", "val"), data.by_split("test")
     c = data.num_classes
     y = fit.labels.astype(np.float32) if fit.multilabel else np.eye(c, dtype=np.float32)[fit.labels.astype(np.int64)]
@@ -47,6 +50,6 @@ def knn_eval(
     per_k: dict[str, Any] = {}
     for k in ks:
         scores = knn_scores(tx, ty, qx, k, temperature).cpu().numpy()
-        metrics, main = score_predictions(scores, test.labels)
+        metrics, main = score_predictions(scores, test.labels, skip_empty=skip_empty_classes)
         per_k[str(k)] = {"value": main, "metrics": metrics, "predictions": scores}
     return {"per_k": per_k, "n_train": len(fit), "n_test": len(test), "runtime_s": time.perf_counter() - start}

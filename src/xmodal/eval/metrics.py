@@ -4,12 +4,14 @@
 * macro mean average precision for multi-label sets (FSD50K, AudioSet; XKD §A.5, MAViL §4), equal to
   ``sklearn.metrics.average_precision_score(average="macro")``: AP = Σ_n (R_n − R_{n−1}) P_n over the distinct
   score thresholds (no interpolation),
-* Recall@K for cross-modal retrieval in both directions (MAViL §4, audio→video retrieval).
+* Recall@K for cross-modal retrieval in both directions (MAViL §4, audio→video retrieval), ties with the true
+  item broken uniformly at random in expectation (a constant embedding scores chance).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import torch
@@ -60,20 +62,37 @@ def mean_average_precision(scores: np.ndarray, targets: np.ndarray, skip_empty: 
     return float(np.mean(aps)) if aps else float("nan")
 
 
+Ties = Literal["expected", "against", "favour"]
+
+
 def recall_at_k(
-    queries: torch.Tensor, gallery: torch.Tensor, ks: Sequence[int] = (1, 5, 10), chunk: int = 4096
+    queries: torch.Tensor, gallery: torch.Tensor, ks: Sequence[int] = (1, 5, 10), chunk: int = 4096,
+    ties: Ties = "expected",
 ) -> dict[str, float]:
     """Recall@K where query ``i`` matches gallery item ``i`` (paired clips), by cosine similarity.
 
-    The rank of the true item is the number of gallery items scored strictly higher, so ties are resolved in
-    the query's favour (the common convention); chunking keeps memory at ``chunk × N`` for 100k-item galleries.
+    With ``h`` gallery items scored strictly higher than the true one and ``t`` others tied with it, ``ties``
+    decides: ``"expected"`` (default) is the recall averaged over uniformly random tie-breaking,
+    ``P(rank < k) = clip((k − h) / (t + 1), 0, 1)`` — exact, so no seed; ``"against"`` counts every tie ahead of
+    the true item; ``"favour"`` behind it (rank = h, the rule before: a constant embedding, where everything
+    ties, scored R@1 = 1.0). Under ``"expected"`` a constant embedding scores chance, k / N. Chunking keeps
+    memory at ``chunk × N`` for 100k-item galleries.
     """
     q = torch.nn.functional.normalize(queries.float(), dim=1)
     g = torch.nn.functional.normalize(gallery.float(), dim=1)
-    ranks = torch.empty(q.shape[0], dtype=torch.long)
+    higher = torch.empty(q.shape[0], dtype=torch.float64)
+    tied = torch.empty(q.shape[0], dtype=torch.float64)
     for start in range(0, q.shape[0], chunk):
         sims = q[start : start + chunk] @ g.T
         idx = torch.arange(start, start + sims.shape[0])
         own = sims[torch.arange(sims.shape[0]), idx].unsqueeze(1)
-        ranks[start : start + sims.shape[0]] = (sims > own).sum(dim=1).cpu()
-    return {f"R@{k}": float((ranks < k).double().mean()) for k in ks}
+        higher[start : start + sims.shape[0]] = (sims > own).sum(dim=1).cpu().double()
+        tied[start : start + sims.shape[0]] = (sims == own).sum(dim=1).cpu().double() - 1
+    out = {}
+    for k in ks:
+        if ties == "expected":
+            hit = ((k - higher) / (tied + 1)).clamp(0.0, 1.0)
+        else:
+            hit = ((higher + (tied if ties == "against" else 0.0)) < k).double()
+        out[f"R@{k}"] = float(hit.mean())
+    return out

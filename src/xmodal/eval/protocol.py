@@ -4,6 +4,12 @@ Most "cannot reproduce your number" reports come from evaluation details nobody 
 pooling, CLS or not, how many clips, normalization, the hyperparameter grid and on which split it was searched.
 A :class:`ProtocolCard` records them; :func:`result_payload` is the JSON every ``xmodal eval`` verb writes:
 ``{"protocol": card, "metric": name, "mean": x, "std": s, "per_split": [...], "runtime_s": t}``.
+
+A preset named after a paper table (``reference``, e.g. "XKD §A.5, UCF101/HMDB51 SVM") promises that its number
+can be set next to the paper's; every way it is *not* that protocol is a :class:`Departure` in
+``card.departures`` (machine-readable: key / paper / official code / ours) and one line of
+:meth:`ProtocolCard.lines` (human-readable), so a number is never read as the paper's protocol when it is not.
+``warnings`` holds what the run itself found suspicious (e.g. the chosen SVM cost at the edge of its grid).
 """
 
 from __future__ import annotations
@@ -43,9 +49,30 @@ class FeatureSpec:
     extraction: dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Departure:
+    """One hyperparameter where this run differs from the paper table its preset is named after.
+
+    ``paper`` is what the paper writes (or "silent"), ``official_code`` what the authors' code does (or "n/a"),
+    ``ours`` what this run did, naming the switch that changes it when there is one.
+    """
+
+    key: str
+    paper: str
+    official_code: str
+    ours: str
+
+    def line(self) -> str:
+        return f"departure {self.key}: ours = {self.ours}; paper = {self.paper}; official code = {self.official_code}"
+
+
 @dataclass
 class ProtocolCard:
-    """Everything needed to recompute a number; ``config_hash`` hashes the card itself."""
+    """Everything needed to recompute a number; ``config_hash`` hashes the card itself.
+
+    ``reference`` names the paper table the preset follows; ``departures`` lists every difference from it;
+    ``warnings`` what the run found suspicious. Add them with :meth:`depart` / :meth:`warn`.
+    """
 
     protocol: str
     features: FeatureSpec = field(default_factory=FeatureSpec)
@@ -58,11 +85,32 @@ class ProtocolCard:
     split_files: list[str] = field(default_factory=list)
     checkpoint: str = ""
     checkpoint_sha256: str = ""
+    reference: str = ""
+    departures: list[Departure] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
     code_version: str = field(default_factory=code_version)
+
+    def depart(self, key: str, paper: str, official_code: str, ours: str) -> ProtocolCard:
+        """Record one departure (a key appears once: a later call replaces the earlier entry); returns ``self``."""
+        self.departures = [d for d in self.departures if d.key != key] + [Departure(key, paper, official_code, ours)]
+        return self
+
+    def warn(self, message: str) -> ProtocolCard:
+        if message not in self.warnings:
+            self.warnings.append(message)
+        return self
+
+    def lines(self) -> list[str]:
+        """The human-readable card: the reference, one line per departure, one per warning."""
+        head = f"{self.protocol} protocol" + (f" after {self.reference}" if self.reference else "")
+        if not self.departures:
+            head += (": no departure recorded" if self.reference else "")
+        return [head] + [d.line() for d in self.departures] + [f"warning: {w}" for w in self.warnings]
 
     def config_hash(self) -> str:
         body = asdict(self)
         body.pop("code_version")
+        body.pop("warnings")  # what the run found, not how it was configured
         return config_hash(body)
 
     def to_dict(self) -> dict[str, Any]:

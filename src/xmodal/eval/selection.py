@@ -13,25 +13,41 @@ import numpy as np
 from xmodal.eval.metrics import mean_average_precision, topk_accuracy
 
 
-def score_predictions(scores: np.ndarray, labels: np.ndarray) -> tuple[dict[str, float], float]:
-    """All metrics for (N, C) ``scores`` and the main one (top-1 or mAP)."""
+def score_predictions(
+    scores: np.ndarray, labels: np.ndarray, skip_empty: bool = False
+) -> tuple[dict[str, float], float]:
+    """All metrics for (N, C) ``scores`` and the main one (top-1 or mAP).
+
+    ``skip_empty`` (multi-label only) drops classes without a positive from the mAP, as XKD's code does; the
+    default scores them 0, as sklearn and AudioMAE do (see :func:`~xmodal.eval.metrics.mean_average_precision`).
+    """
     if labels.ndim == 2:
-        m = mean_average_precision(scores, labels)
+        m = mean_average_precision(scores, labels, skip_empty=skip_empty)
         return {"mAP": m}, m
     metrics = topk_accuracy(scores, labels, ks=(1, 5))
     return metrics, metrics["top1"]
 
 
 def fold_indices(
-    labels: np.ndarray, k: int, seed: int, groups: np.ndarray | None = None
+    labels: np.ndarray, k: int, seed: int, groups: np.ndarray | None = None, videos: np.ndarray | None = None
 ) -> list[tuple[np.ndarray, np.ndarray]]:
     """(train, val) index pairs: leave-one-group-out when ``groups`` (predefined folds) are given, else
-    stratified k-fold (plain k-fold for multi-label, or when a class has fewer than ``k`` rows)."""
-    from sklearn.model_selection import KFold, LeaveOneGroupOut, StratifiedKFold
+    stratified k-fold (plain k-fold for multi-label, or when a class has fewer than ``k`` rows).
+
+    ``videos`` (row ids) keeps every clip row of a video in one fold when ids repeat (the per-clip SVM protocol):
+    otherwise clips of one video would sit on both sides of a fold and the CV score would reward memorization.
+    """
+    from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
     idx = np.arange(len(labels))
     if groups is not None and len(np.unique(groups)) > 1:
         return list(LeaveOneGroupOut().split(idx, groups=groups))
+    if videos is not None and len(np.unique(videos)) < len(videos):
+        first = np.unique(videos, return_index=True)[1]
+        per_video = labels[first]
+        if labels.ndim == 1 and np.unique(per_video, return_counts=True)[1].min() >= k:
+            return list(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(idx, labels, groups=videos))
+        return list(GroupKFold(k).split(idx, groups=videos))
     if labels.ndim == 1 and np.unique(labels, return_counts=True)[1].min() >= k:
         return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(idx, labels))
     return list(KFold(k, shuffle=True, random_state=seed).split(idx))

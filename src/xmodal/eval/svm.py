@@ -1,10 +1,19 @@
 """Linear SVM on frozen features (XKD §A.5) with the cost chosen without looking at the test split.
 
-Features are L2-normalized and classified one-vs-rest with sklearn's ``LinearSVC`` objective (squared hinge,
-L2 penalty, intercept as a regularized constant feature): per class ``½‖w‖² + C Σ_i max(0, 1 − y_i wᵀx_i)²``.
-The cost sweeps {1e-5, …, 1}. XKD's code reports the best test accuracy over the sweep, i.e. it picks C on the
-test split; here C is picked on the validation split when one exists, else by stratified k-fold cross-validation
-on the training split, and the test split is scored once with the chosen C.
+Features are L2-normalized (``normalize="none"``: raw, as XKD's code) and classified one-vs-rest with sklearn's
+``LinearSVC`` objective (squared hinge, L2 penalty, intercept as a regularized constant feature): per class
+``½‖w‖² + C Σ_i max(0, 1 − y_i wᵀx_i)²``. The cost sweeps {1e-5, …, 1}. XKD's code reports the best test accuracy
+over the sweep, i.e. it picks C on the test split; here C is picked on the validation split when one exists, else
+by stratified k-fold cross-validation on the training split, and the test split is scored once with the chosen C.
+When the chosen C sits at an end of the grid the grid grows by a decade on that side (``extend_grid`` times at
+most) and the result says so (``grid_extended``, ``C_at_grid_edge``): an optimum on the edge means the grid, not
+the data, decided.
+
+Clip handling: with one row per video (ids unique) the features were averaged over clips (ours). With several
+rows per id (``average_clips=False`` at extraction) and ``per_clip=True`` every clip is its own training row and
+a video's decision scores are averaged over its clip rows (XKD's code: 25 augmented training clips per
+UCF101/HMDB51 video, scores averaged over 3 test clips); ``per_clip=False`` averages such rows into one first.
+CV folds keep all clips of a video on one side.
 
 Two solvers give the same optimum: ``sklearn`` (liblinear, the reference) and ``torch`` (full-batch L-BFGS on
 the primal, preconditioned by ``(I + 2C·XᵀX)^{-1/2}`` and warm-started along the C path), which is what makes
@@ -21,7 +30,7 @@ from typing import Any, Literal
 import numpy as np
 import torch
 
-from xmodal.eval.features import FeatureSet, l2_normalize
+from xmodal.eval.features import FeatureSet, l2_normalize, mean_by_id
 from xmodal.eval.selection import fold_indices, score_predictions
 
 COSTS: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
@@ -37,6 +46,10 @@ class SVMConfig:
     max_iter: int = 300
     device: str = "cpu"
     seed: int = 0
+    normalize: Literal["l2", "none"] = "l2"
+    per_clip: bool = False
+    extend_grid: int = 3
+    skip_empty_classes: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -103,7 +116,7 @@ def _sklearn_path(x: np.ndarray, y: np.ndarray, costs: Sequence[float], max_iter
 
 def svm_path(x: np.ndarray, labels: np.ndarray, num_classes: int, cfg: SVMConfig,
              costs: Sequence[float] | None = None) -> list[np.ndarray]:
-    """Fit one-vs-rest SVMs for every cost in ``costs`` (default ``cfg.costs``) on L2-normalized ``x``."""
+    """Fit one-vs-rest SVMs for every cost in ``costs`` (default ``cfg.costs``) on prepared (:func:`prepare`) ``x``."""
     y = _targets(labels, num_classes)
     costs = list(costs if costs is not None else cfg.costs)
     if cfg.backend == "sklearn":
@@ -115,44 +128,91 @@ def decision(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     return x @ w[:-1] + w[-1]
 
 
-def select_cost(train: FeatureSet, val: FeatureSet | None, cfg: SVMConfig) -> tuple[float, dict[str, float]]:
-    """Pick C on ``val`` (when given) or by k-fold CV on ``train``. The test split is not an argument."""
-    k = train.num_classes if val is None else max(train.num_classes, val.num_classes)
-    xtr = l2_normalize(train.features)
+def prepare(fs: FeatureSet, cfg: SVMConfig) -> FeatureSet:
+    """The rows the SVM sees: clip rows averaged per video unless ``per_clip``, then L2-normalized per row."""
+    fs = fs if cfg.per_clip else fs.mean_by_id()
+    x = l2_normalize(fs.features) if cfg.normalize == "l2" else fs.features
+    return FeatureSet(x, fs.labels, fs.ids, fs.split, fs.fold)
+
+
+def video_scores(fs: FeatureSet, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(per-video decision scores, per-video labels): clip rows of one id are averaged (identity when unique)."""
+    scores = decision(fs.features, w)
+    if not fs.clip_rows:
+        return scores, fs.labels
+    _, first, mean = mean_by_id(scores, fs.ids)
+    return mean, fs.labels[first]
+
+
+def _score(fs: FeatureSet, w: np.ndarray, cfg: SVMConfig) -> float:
+    return score_predictions(*video_scores(fs, w), skip_empty=cfg.skip_empty_classes)[1]
+
+
+def _grid_scores(train: FeatureSet, val: FeatureSet | None, k: int, cfg: SVMConfig, costs: list[float]) -> list[float]:
     if val is not None:
-        weights = svm_path(xtr, train.labels, k, cfg)
-        xv = l2_normalize(val.features)
-        scores = [score_predictions(decision(xv, w), val.labels)[1] for w in weights]
-    else:
-        scores_f = np.zeros(len(cfg.costs))
-        folds = fold_indices(train.labels, cfg.cv_folds, cfg.seed, groups=train.fold)
-        for tr_idx, va_idx in folds:
-            weights = svm_path(xtr[tr_idx], train.labels[tr_idx], k, cfg)
-            scores_f += [score_predictions(decision(xtr[va_idx], w), train.labels[va_idx])[1] for w in weights]
-        scores = list(scores_f / len(folds))
-    best = int(np.argmax(scores))
-    return float(cfg.costs[best]), {f"{c:g}": float(s) for c, s in zip(cfg.costs, scores, strict=True)}
+        return [_score(val, w, cfg) for w in svm_path(train.features, train.labels, k, cfg, costs)]
+    totals = np.zeros(len(costs))
+    folds = fold_indices(train.labels, cfg.cv_folds, cfg.seed, groups=train.fold, videos=train.ids)
+    for tr_idx, va_idx in folds:
+        weights = svm_path(train.features[tr_idx], train.labels[tr_idx], k, cfg, costs)
+        totals += [_score(train.subset(va_idx), w, cfg) for w in weights]
+    return list(totals / len(folds))
+
+
+def _edge(scores: list[float], best: int) -> int:
+    """−1 / +1 when the best score sits on the lower / upper end of the grid and beats its neighbour (a tie with
+    the neighbour means the optimum reaches inside the grid), else 0."""
+    if len(scores) < 2:
+        return 0
+    if best == 0 and scores[0] > scores[1]:
+        return -1
+    if best == len(scores) - 1 and scores[-1] > scores[-2]:
+        return 1
+    return 0
+
+
+def select_cost(train: FeatureSet, val: FeatureSet | None, cfg: SVMConfig) -> tuple[float, dict[str, Any]]:
+    """Pick C on ``val`` (when given) or by k-fold CV on ``train`` (both prepared); the test split is not an
+    argument. An optimum at an end of the grid extends it by a decade there, up to ``cfg.extend_grid`` times."""
+    k = train.num_classes if val is None else max(train.num_classes, val.num_classes)
+    costs = sorted(cfg.costs)
+    scores = _grid_scores(train, val, k, cfg, costs)
+    extended = 0
+    while True:
+        best = int(np.argmax(scores))
+        edge = _edge(scores, best)
+        if edge == 0 or extended == cfg.extend_grid:
+            break
+        new = costs[0] / 10 if edge < 0 else costs[-1] * 10
+        score = _grid_scores(train, val, k, cfg, [new])[0]
+        costs, scores = ([new, *costs], [score, *scores]) if edge < 0 else ([*costs, new], [*scores, score])
+        extended += 1
+    return float(costs[best]), {
+        "selection_scores": {f"{c:g}": float(s) for c, s in zip(costs, scores, strict=True)},
+        "grid_searched": [float(c) for c in costs], "grid_extended": extended, "C_at_grid_edge": edge != 0,
+    }
 
 
 def svm_eval(data: FeatureSet, cfg: SVMConfig) -> dict[str, Any]:
     """Select C without the test rows, refit, score the test split once. ``data`` carries the split column."""
     start = time.perf_counter()
+    data = prepare(data, cfg)
     train, test = data.by_split("train"), data.by_split("test")
     has_val = data.has_split("val") and cfg.selection != "cv"
     if cfg.selection == "val" and not has_val:
         raise ValueError("selection='val' but the features have no 'val' rows")
     val = data.by_split("val") if has_val else None
-    cost, sel_scores = select_cost(train, val, cfg)
+    cost, selection = select_cost(train, val, cfg)
     fit = data.by_split("train", "val") if (val is not None and cfg.refit_on == "train+val") else train
-    (w,) = svm_path(l2_normalize(fit.features), fit.labels, data.num_classes, cfg, costs=[cost])
-    scores = decision(l2_normalize(test.features), w)
-    metrics, main = score_predictions(scores, test.labels)
+    (w,) = svm_path(fit.features, fit.labels, data.num_classes, cfg, costs=[cost])
+    scores, labels = video_scores(test, w)
+    metrics, main = score_predictions(scores, labels, skip_empty=cfg.skip_empty_classes)
     return {
-        "value": main, "metrics": metrics, "chosen_C": cost, "selection_scores": sel_scores,
+        "value": main, "metrics": metrics, "chosen_C": cost, **selection,
         "selection": "val" if val is not None else ("leave-one-fold-out CV on train folds" if train.fold is not None
                                                     else f"{cfg.cv_folds}-fold stratified CV on train"),
-        "n_train": len(fit), "n_test": len(test), "runtime_s": time.perf_counter() - start,
-        "predictions": scores,
+        "n_train": len(fit), "n_test": len(scores), "n_train_videos": len(np.unique(fit.ids)),
+        "runtime_s": time.perf_counter() - start, "predictions": scores,
     }
 
 

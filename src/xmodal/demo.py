@@ -1,20 +1,23 @@
 """``xmodal demo``: the embedded end-to-end run on the synthetic audio-visual benchmark.
 
-1. Generate the benchmark (``xmodal data synth --demo``) unless it is already there.
-2. Pretrain V-MAE, AV-MAE and XKD with ``configs/xkd/synthetic_tiny.yaml`` (same model sizes, data, epochs
-   and optimizer; only the objective differs). Each run auto-resumes, so an interrupted demo picks up again.
+1. Generate the benchmark (``xmodal data synth --demo``) unless it is already there (then the protocol card
+   records the benchmark found, from its ``manifest.json``, not ``--clips/--seed``).
+2. For each pretraining seed, pretrain V-MAE, AV-MAE and XKD with ``configs/xkd/synthetic_tiny.yaml`` (same model
+   sizes, data, epochs and optimizer; only the objective differs) and, when asked, MAViL stage 1 with
+   ``configs/mavil/synthetic_tiny.yaml``. Each run auto-resumes, so an interrupted demo picks up again.
 3. Load each exported backbone, embed the train/val/test clips (mean of last-layer patch tokens, one centred
-   clip per video, no augmentation) and score a linear SVM whose cost is chosen on the validation split;
-   the test split is scored once. Audio+video late fusion concatenates the L2-normalized features (Table 9).
-   An untrained backbone of the same architecture gives the random-init floor.
-4. Write ``results.json`` / ``results.md`` and the figures (reconstructions, refine attention, curves).
+   clip per video, no augmentation, on the geometry the backbone was trained on) and score a linear SVM whose
+   cost is chosen on the validation split; the test split is scored once. Audio+video late fusion concatenates
+   the L2-normalized features (Table 9). An untrained backbone of the same architecture gives the random-init
+   floor (per seed).
+4. Mean ± std over seeds (:mod:`xmodal.demo_report`), ``results.json`` / ``results.md`` and the figures.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
-import math
+import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +25,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.table import Table
 from torch.utils.data import DataLoader
 
 from xmodal.analysis.visualize import reconstruction_png, refine_attention_png, training_curves_png
@@ -33,15 +34,19 @@ from xmodal.data.collate import collate_samples
 from xmodal.data.dataset import AVDataset, read_manifest
 from xmodal.data.io import AudioSpec, VideoSpec
 from xmodal.data.views import EvalConfig, EvalTransform
+from xmodal.demo_report import Rows, aggregate, binomial_stderr, markdown, protocol_card
 from xmodal.eval.features import FeatureSet
 from xmodal.eval.fusion import fusion_eval
+from xmodal.eval.geometry import FIELDS, EvalGeometry
 from xmodal.eval.svm import SVMConfig, svm_eval
-from xmodal.methods.pretrain import pretrain
+from xmodal.methods.pretrain import load_pretrain_config, pretrain
 from xmodal.methods.xkd import XKD
 from xmodal.methods.xkd_config import PretrainConfig
-from xmodal.models.export import load_backbone
+from xmodal.models.export import load_backbone, read_export_doc
 
-MODELS = {"vmae": "V-MAE", "avmae": "AV-MAE", "xkd": "XKD"}
+log = logging.getLogger(__name__)
+MODELS = {"vmae": "V-MAE", "avmae": "AV-MAE", "xkd": "XKD", "mavil": "MAViL"}
+DEFAULT_MODELS = ("vmae", "avmae", "xkd")  # MAViL is opt-in: it keeps the default demo under 15 min on 2 cores
 
 
 @dataclass
@@ -49,49 +54,71 @@ class DemoOptions:
     out: Path = Path("xmodal-demo")
     clips: int = 1200
     seed: int = 0
+    seeds: tuple[int, ...] = ()  # pretraining seeds; empty = (seed,)
     config: str = "xkd/synthetic_tiny"
-    models: tuple[str, ...] = ("vmae", "avmae", "xkd")
+    mavil_config: str = "mavil/synthetic_tiny"
+    models: tuple[str, ...] = DEFAULT_MODELS
     threads: int = 2
-    overrides: list[str] = field(default_factory=list)
+    overrides: list[str] = field(default_factory=list)  # ``mavil.KEY=VALUE`` goes to the MAViL config
     progress: bool = True
 
+    def __post_init__(self) -> None:
+        unknown = [m for m in self.models if m not in MODELS]
+        if unknown or not self.models:
+            raise ValueError(f"models: unknown {unknown or list(self.models)}; choose from {', '.join(MODELS)}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: {list(self.seeds)} repeats a seed; give each pretraining seed once")
 
-def ensure_benchmark(opts: DemoOptions, console: Console) -> Path:
+    @property
+    def pretrain_seeds(self) -> tuple[int, ...]:
+        return self.seeds or (self.seed,)
+
+
+def ensure_benchmark(opts: DemoOptions) -> Path:
     from xmodal.data.synth.config import SynthConfig
     from xmodal.data.synth.generate import generate
 
     folder = opts.out / "synthetic"
     manifest = folder / "manifest.csv"
     if manifest.is_file():
-        console.print(f"[dim]benchmark present: {manifest}[/]")
+        log.info("benchmark present: %s (its own clips/seed are used and recorded; --clips/--seed only apply when "
+                 "generating)", manifest)
         return manifest
     start = time.perf_counter()
     generate(SynthConfig.demo(clips=opts.clips, seed=opts.seed), folder, workers=2, progress=opts.progress)
-    console.print(f"generated {opts.clips} clips in {time.perf_counter() - start:.0f}s → {manifest}")
+    log.info("generated %d clips in %.0fs → %s", opts.clips, time.perf_counter() - start, manifest)
     return manifest
 
 
-def model_config(opts: DemoOptions, manifest: Path, objective: str) -> PretrainConfig:
-    overrides = [
-        f"data.source={manifest}",
-        f"loss.objective={objective}",
-        f"out_dir={opts.out / 'runs' / objective}",
-        f"trainer.seed={opts.seed}",
-        f"trainer.progress={'rich' if opts.progress else 'none'}",
-        *opts.overrides,
-    ]
-    return load_config(PretrainConfig, config_path(opts.config), overrides)
+def run_dir(opts: DemoOptions, objective: str, seed: int) -> Path:
+    """``runs/<objective>`` for a one-seed demo (as before seeds existed), ``runs/seed<s>/<objective>`` otherwise."""
+    if len(opts.pretrain_seeds) == 1:
+        return opts.out / "runs" / objective
+    return opts.out / "runs" / f"seed{seed}" / objective
 
 
-def eval_inputs(cfg: PretrainConfig, manifest: Path) -> dict[str, Any]:
-    """Every clip of every split, decoded once and transformed without randomness (kept in memory)."""
+def model_config(opts: DemoOptions, manifest: Path, objective: str, seed: int) -> Any:
+    common = [f"data.source={manifest}", f"out_dir={run_dir(opts, objective, seed)}", f"trainer.seed={seed}",
+              f"trainer.progress={'rich' if opts.progress else 'none'}"]
+    if objective == "mavil":
+        extra = [o.removeprefix("mavil.") for o in opts.overrides if o.startswith("mavil.")]
+        return load_pretrain_config(config_path(opts.mavil_config), [*common, *extra])
+    extra = [o for o in opts.overrides if not o.startswith("mavil.")]
+    return load_config(PretrainConfig, config_path(opts.config), [f"loss.objective={objective}", *common, *extra])
+
+
+def xkd_geometry(cfg: PretrainConfig) -> tuple[EvalConfig, float]:
     views = cfg.data.views
+    return EvalConfig(fps=views.fps, frames=views.video_global.frames, size=views.video_global.size,
+                      audio_seconds=views.audio_global.seconds, frontend=views.logmel), cfg.data.clip_seconds
+
+
+def eval_inputs(manifest: Path, eval_cfg: EvalConfig, clip_seconds: float, decode_size: int) -> dict[str, Any]:
+    """Every clip of every split, decoded once and transformed without randomness (kept in memory)."""
     index = read_manifest(manifest)
-    transform = EvalTransform(EvalConfig(fps=views.fps, frames=views.video_global.frames, size=views.video_global.size,
-                                         audio_seconds=views.audio_global.seconds, frontend=views.logmel))
-    dataset = AVDataset(index, clip_seconds=cfg.data.clip_seconds, sampling="center", transform=transform,
-                        video=VideoSpec(fps=views.fps, size=cfg.data.decode_size),
-                        audio=AudioSpec(sample_rate=views.logmel.sample_rate), on_error="skip")
+    dataset = AVDataset(index, clip_seconds=clip_seconds, sampling="center", transform=EvalTransform(eval_cfg),
+                        video=VideoSpec(fps=eval_cfg.fps, size=decode_size),
+                        audio=AudioSpec(sample_rate=eval_cfg.frontend.sample_rate), on_error="skip")
     loader = DataLoader(dataset, batch_size=64, num_workers=0, collate_fn=collate_samples)
     parts: dict[str, list[Any]] = {"video": [], "audio": [], "label": [], "index": []}
     skipped: list[Any] = []
@@ -128,98 +155,103 @@ def probe(sets: dict[str, FeatureSet]) -> dict[str, dict[str, Any]]:
     out: dict[str, dict[str, Any]] = {}
     for name, res in results.items():
         acc, n = res["value"], res["n_test"]
-        out[name] = {"top1": 100 * acc, "stderr": 100 * math.sqrt(max(acc * (1 - acc), 1e-12) / n),
-                     "C": res["chosen_C"], "n_test": n, "val_top1": 100 * max(res["selection_scores"].values())}
+        out[name] = {"top1": 100 * acc, "stderr": 100 * binomial_stderr(acc, n), "C": res["chosen_C"],
+                     "n_test": n, "val_top1": 100 * max(res["selection_scores"].values())}
     return out
 
 
-def run_demo(opts: DemoOptions) -> dict[str, Any]:
-    console = Console()
-    torch.set_num_threads(opts.threads)
-    opts.out.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-    start = time.perf_counter()
-    manifest = ensure_benchmark(opts, console)
-    timings["benchmark_s"] = time.perf_counter() - start
-    base_cfg = model_config(opts, manifest, "xkd")
-    t = time.perf_counter()
-    data = eval_inputs(base_cfg, manifest)
-    timings["eval_decode_s"] = time.perf_counter() - t
-    rows: dict[str, dict[str, dict[str, Any]]] = {}
-    torch.manual_seed(opts.seed)
+def exports(objective: str, out_dir: Path) -> dict[str, dict[str, Path]]:
+    """Row name → modality → export path of the backbones a run wrote."""
+    if objective == "mavil":
+        return {"MAViL": {m: out_dir / "export" / m for m in ("video", "audio")}}
+    kinds = ("student", "teacher") if objective == "xkd" else ("student",)
+    return {MODELS[objective] + (f" ({k})" if objective == "xkd" else ""):
+            {m: out_dir / "export" / f"{k}_{m}" for m in ("video", "audio")} for k in kinds}
+
+
+class Inputs:
+    """Decoded evaluation clips per input geometry (XKD's, MAViL's), decoded once per demo."""
+
+    def __init__(self, manifest: Path, base: dict[str, Any]) -> None:
+        self.manifest, self.cache = manifest, {"xkd": base}
+
+    def for_export(self, path: Path) -> dict[str, Any]:
+        meta = read_export_doc(path).get("metadata", {}).get("eval_geometry")
+        if not meta or meta.get("frontend") != "kaldi_fbank":
+            return self.cache["xkd"]
+        key = json.dumps(meta, sort_keys=True)
+        if key not in self.cache:
+            geo = EvalGeometry(**{k: v for k, v in meta.items() if k in FIELDS})
+            self.cache[key] = eval_inputs(self.manifest, geo.eval_config(), geo.clip_seconds, geo.size)
+        return self.cache[key]
+
+
+def run_seed(opts: DemoOptions, seed: int, manifest: Path, inputs: Inputs, base_cfg: PretrainConfig,
+             timings: dict[str, float]) -> tuple[Rows, dict[str, Path], dict[str, Any]]:
+    """Random-init floor and every model of ``opts.models`` pretrained with ``seed``, each probed."""
+    data = inputs.cache["xkd"]
+    rows: Rows = {}
+    torch.manual_seed(seed)
     random_method = XKD(base_cfg)
     rows["random init"] = probe({mod: feature_set(embed(random_method.backbone(mod), data[mod]), data)
                                  for mod in ("video", "audio")})
     runs: dict[str, Path] = {}
     trained: dict[str, Any] = {}
+    tag = "" if len(opts.pretrain_seeds) == 1 else f"_seed{seed}"
     for objective in opts.models:
-        cfg = model_config(opts, manifest, objective)
-        console.rule(f"pretraining {MODELS[objective]}")
+        cfg = model_config(opts, manifest, objective, seed)
+        log.info("pretraining %s (seed %d)", MODELS[objective], seed)
         t = time.perf_counter()
         result = pretrain(cfg)
-        timings[f"pretrain_{objective}_s"] = time.perf_counter() - t
+        timings[f"pretrain_{objective}{tag}_s"] = time.perf_counter() - t
         runs[MODELS[objective]] = Path(cfg.out_dir)
         trained[objective] = result["method"]
-        kinds = ("student", "teacher") if objective == "xkd" else ("student",)
-        for kind in kinds:
+        for name, paths in exports(objective, Path(cfg.out_dir)).items():
             sets = {}
-            for mod in ("video", "audio"):
-                path = Path(cfg.out_dir) / "export" / f"{kind}_{mod}.safetensors"
-                if path.is_file():
-                    sets[mod] = feature_set(embed(load_backbone(path), data[mod]), data)
-            name = MODELS[objective] + (f" ({kind})" if objective == "xkd" else "")
+            for mod, path in paths.items():
+                if path.with_suffix(".safetensors").is_file():
+                    mod_data = inputs.for_export(path)
+                    sets[mod] = feature_set(embed(load_backbone(path), mod_data[mod]), mod_data)
             rows[name] = probe(sets)
-    figures = write_figures(opts.out, trained.get("xkd"), data, runs)
+    return rows, runs, trained
+
+
+def run_demo(opts: DemoOptions) -> dict[str, Any]:
+    """Run the demo and return its report (also written to ``results.json`` / ``results.md``)."""
+    torch.set_num_threads(opts.threads)
+    opts.out.mkdir(parents=True, exist_ok=True)
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    manifest = ensure_benchmark(opts)
+    timings["benchmark_s"] = time.perf_counter() - start
+    seeds = opts.pretrain_seeds
+    base_cfg = model_config(opts, manifest, "xkd", seeds[0])
+    t = time.perf_counter()
+    inputs = Inputs(manifest, eval_inputs(manifest, *xkd_geometry(base_cfg), base_cfg.data.decode_size))
+    timings["eval_decode_s"] = time.perf_counter() - t
+    per_seed: dict[int, Rows] = {}
+    first: tuple[dict[str, Path], dict[str, Any]] = ({}, {})
+    for i, seed in enumerate(seeds):
+        rows, runs, trained = run_seed(opts, seed, manifest, inputs, base_cfg, timings)
+        per_seed[seed] = rows
+        if i == 0:
+            first = (runs, trained)
+    data = inputs.cache["xkd"]
+    figures = write_figures(opts.out, first[1].get("xkd"), data, first[0])
     timings["total_s"] = time.perf_counter() - start
+    counts = {s: int((data["split"] == s).sum()) for s in ("train", "val", "test")}
     report = {
-        "protocol": protocol_card(opts, base_cfg, data),
-        "results": rows,
+        "protocol": protocol_card(opts.config, opts.overrides, base_cfg.trainer.max_epochs, seeds, manifest, counts,
+                                  opts.mavil_config if "mavil" in opts.models else None),
+        "results": aggregate(per_seed),
+        "per_seed": {str(s): rows for s, rows in per_seed.items()},
         "timings": timings,
         "figures": [str(p) for p in figures],
         "skipped_eval_clips": [list(s) for s in data["skipped"]],
     }
     (opts.out / "results.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (opts.out / "results.md").write_text(markdown(report))
-    console.print(results_table(rows))
-    console.print(f"results: {opts.out / 'results.md'}  ({timings['total_s'] / 60:.1f} min)")
     return report
-
-
-def protocol_card(opts: DemoOptions, cfg: PretrainConfig, data: dict[str, Any]) -> dict[str, Any]:
-    counts = {s: int((data["split"] == s).sum()) for s in ("train", "val", "test")}
-    return {
-        "data": f"synthetic MVD benchmark, {opts.clips} clips, seed {opts.seed}, splits {counts}",
-        "pretraining": f"{opts.config} (+ {opts.overrides}); {cfg.trainer.max_epochs} epochs, seed {opts.seed}; "
-                       "same model sizes, data and schedule for every objective",
-        "features": "mean of last-layer patch tokens (CLS excluded), one centred 4 s clip, no augmentation",
-        "probe": "linear SVM on L2-normalized features, C ∈ {1e-5…1} (grown by up to 3 decades when the optimum "
-                 "sits on an end) chosen on val, refit on train+val, test scored once; ± is the binomial standard "
-                 "error over test clips (one pretraining seed)",
-        "fusion": "audio and video features L2-normalized each, concatenated, not normalized again (XKD Table 9)",
-    }
-
-
-def results_table(rows: dict[str, dict[str, dict[str, Any]]]) -> Table:
-    table = Table(title="linear SVM top-1 (%) on the synthetic benchmark's test split")
-    for col in ("backbone", "video", "audio", "audio+video"):
-        table.add_column(col, justify="right" if col != "backbone" else "left")
-    for name, res in rows.items():
-        cells = [f"{res[k]['top1']:.1f} ± {res[k]['stderr']:.1f}" if k in res else "—"
-                 for k in ("video", "audio", "fusion")]
-        table.add_row(name, *cells)
-    return table
-
-
-def markdown(report: dict[str, Any]) -> str:
-    lines = ["# xmodal demo results", "", "| backbone | video | audio | audio+video |", "|---|---|---|---|"]
-    for name, res in report["results"].items():
-        cells = [f"{res[k]['top1']:.1f} ± {res[k]['stderr']:.1f}" if k in res else "—"
-                 for k in ("video", "audio", "fusion")]
-        lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    lines += ["", "## Protocol", ""] + [f"- **{k}**: {v}" for k, v in report["protocol"].items()]
-    lines += ["", "## Timings (s)", ""] + [f"- {k}: {v:.1f}" for k, v in report["timings"].items()]
-    lines += ["", "## Figures", ""] + [f"![{Path(p).stem}]({Path(p).name})" for p in report["figures"]]
-    return "\n".join(lines) + "\n"
 
 
 def write_figures(out: Path, xkd: Any, data: dict[str, Any], runs: dict[str, Path]) -> list[Path]:

@@ -50,6 +50,8 @@ CASES = [
     (["eval", "fusion", "--audio", "{garbage}"], "need --audio/--video"),
     (["eval", "finetune", "--preset", "nosuch"], "known:"),
     (["demo", "--models", "vmae,foo", "--out", "{empty}/demo"], "foo"),
+    (["demo", "--seeds", "0,x", "--out", "{empty}/demo"], "--seeds"),
+    (["demo", "--seeds", "1,1", "--out", "{empty}/demo"], "each once"),
     (["distill"], "give --config"),
     (["distill", "--table", "{empty}/missing.json"], "missing.json"),
     (["distill", "--table", "{run}"], "not a run summary"),
@@ -113,7 +115,8 @@ def test_value_errors_count_as_user_errors_only_when_xmodal_raised_them(tmp_path
 
 
 def test_demo_models_match_the_demo_module() -> None:
-    from xmodal.cli.demo import DEMO_MODELS
-    from xmodal.demo import MODELS
+    from xmodal.cli import demo as cli_demo
+    from xmodal.demo import DEFAULT_MODELS, MODELS
 
-    assert tuple(MODELS) == DEMO_MODELS
+    assert tuple(MODELS) == cli_demo.DEMO_MODELS
+    assert DEFAULT_MODELS == cli_demo.DEFAULT_MODELS

@@ -13,7 +13,7 @@ import torch
 from xmodal.cli.main import main
 from xmodal.data.synth.config import SynthConfig
 from xmodal.data.synth.generate import generate
-from xmodal.models import load_backbone
+from xmodal.models import from_pretrained, load_backbone
 
 DIM = 32
 TINY = [
@@ -86,3 +86,8 @@ def test_exports_load_and_give_features(tmp_path: Path, manifest: Path) -> None:
     student = load_backbone(result["exports"]["student_video"])
     teacher = load_backbone(result["exports"]["teacher_video"])
     assert not torch.equal(student.state_dict()["pos_embed"], teacher.state_dict()["pos_embed"])  # EMA lags
+    # The end of pretraining also writes each backbone as a Hugging Face-style folder with a model card.
+    folder = Path(result["hf_exports"]["student_video"])
+    assert {p.name for p in folder.iterdir()} == {"model.safetensors", "config.json", "README.md"}
+    with torch.no_grad():
+        assert torch.equal(from_pretrained(folder).features(inputs["video"]), student.features(inputs["video"]))

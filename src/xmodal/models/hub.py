@@ -21,7 +21,7 @@ import yaml
 from torch import nn
 
 from xmodal.models.export import build_from_doc, export_backbone, read_export_doc
-from xmodal.models.model_card import model_card
+from xmodal.models.model_card import model_card, online_monitor
 
 log = logging.getLogger(__name__)
 WEIGHTS, CONFIG, CARD = "model.safetensors", "config.json", "README.md"
@@ -82,7 +82,8 @@ def export_run(run_dir: str | Path, out: str | Path, probes: list[dict[str, Any]
         folder.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(weights, folder / WEIGHTS)
         (folder / CONFIG).write_text(json.dumps({**doc, "weights": WEIGHTS}, indent=2, sort_keys=True) + "\n")
-        (folder / CARD).write_text(model_card(config.stem, doc, run_config, probes or []))
+        card = model_card(config.stem, doc, run_config, probes or [], online_monitor(run, config.stem))
+        (folder / CARD).write_text(card)
         written[config.stem] = str(folder)
     log.info("exported %d backbone(s) of %s to %s", len(written), run, out)
     return written

@@ -7,7 +7,9 @@ that are recorded are written (a card never claims a probe number that was not m
 
 from __future__ import annotations
 
+import csv
 import json
+from pathlib import Path
 from typing import Any
 
 # Citations as in docs/references.md (authors, title, venue, arXiv id).
@@ -41,6 +43,34 @@ def method_of(run_config: dict[str, Any], doc: dict[str, Any]) -> tuple[str, str
     return method, method.upper()
 
 
+def online_monitor(run_dir: Path, name: str) -> dict[str, tuple[int, float]]:
+    """The last ``monitor/<modality>_{linear,knn}_acc`` of the run's CSV log for the student backbone ``name``
+    (``student_video``, ``video``, …; teachers and fused encoders were not monitored): kind → (epoch, value)."""
+    mod = name.removeprefix("student_")
+    path = run_dir / "csv" / "metrics.csv"
+    if mod not in ("video", "audio") or not path.is_file():
+        return {}
+    last: dict[str, tuple[int, float]] = {}
+    with path.open() as handle:
+        for row in csv.DictReader(handle):
+            for kind in ("linear", "knn"):
+                value = row.get(f"monitor/{mod}_{kind}_acc")
+                if value:
+                    last[kind] = (int(float(row.get("epoch") or 0)), float(value))
+    return last
+
+
+def _monitor_lines(monitor: dict[str, tuple[int, float]], k: int) -> list[str]:
+    if not monitor:
+        return []
+    epoch = max(e for e, _ in monitor.values())
+    names = {"linear": "online linear head", "knn": f"online weighted {k}-NN"}
+    return [f"- **{names[k]}** (validation top-1 after epoch {e + 1}): {100 * v:.1f} %" for k, (e, v) in
+            monitor.items()] + [f"  - protocol: the online monitors of pretraining (epoch {epoch + 1}); the head "
+                                "trains on detached features of augmented training views, the k-NN votes over a "
+                                "bank of them (docs/architecture.md); not a substitute for the offline probes"]
+
+
 def _probe_lines(probes: list[dict[str, Any]]) -> list[str]:
     if not probes:
         return ["No probe was run on these weights when they were exported. Evaluate them with "
@@ -54,11 +84,13 @@ def _probe_lines(probes: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
-def model_card(name: str, doc: dict[str, Any], run_config: dict[str, Any], probes: list[dict[str, Any]]) -> str:
+def model_card(name: str, doc: dict[str, Any], run_config: dict[str, Any], probes: list[dict[str, Any]],
+               monitor: dict[str, tuple[int, float]] | None = None) -> str:
     key, description = method_of(run_config, doc)
     meta = doc.get("metadata", {})
     data, optim, trainer = (run_config.get(k) or {} for k in ("data", "optim", "trainer"))
     authors, title, venue, arxiv = PAPERS.get(key, ("", "", "", ""))
+    k = (run_config.get("monitor") or {}).get("k", 20)
     lines = ["---", "license: apache-2.0", "library_name: xmodal",
              f"tags: [audio-visual, self-supervised, {key}]", "---", "",
              f"# {name}", "",
@@ -80,7 +112,7 @@ def model_card(name: str, doc: dict[str, Any], run_config: dict[str, Any], probe
     if meta.get("eval_geometry"):
         lines += ["## Inputs", "", "The geometry the backbone was trained on (use it for evaluation):", "",
                   "```json", json.dumps(meta["eval_geometry"], indent=2, sort_keys=True), "```", ""]
-    lines += ["## Evaluation", "", *_probe_lines(probes), "",
+    lines += ["## Evaluation", "", *_monitor_lines(monitor or {}, k), *_probe_lines(probes), "",
               "## How to load", "", "```python", "from xmodal.models import from_pretrained", "",
               f'backbone = from_pretrained("{name}")  # this folder', "features = backbone.features(x)", "```", "",
               "## License", "", "Apache-2.0 (the xmodal code and these weights).", ""]

@@ -178,3 +178,16 @@ def test_ddp_gathers_features_and_matches_one_process(tmp_path: Path) -> None:
         assert torch.allclose(got["bank"], single["bank"]) and torch.equal(got["labels"], single["labels"])
         assert torch.allclose(got["weight"], single["weight"], atol=1e-6)
         assert torch.equal(got["counts"], single["counts"]) and int(got["counts"][-1]) == 12
+
+
+def test_monitor_keys_are_free_on_resume(tmp_path: Path) -> None:
+    """Turning the monitors on or off for a resumed run cannot change what it learns, so it is not refused."""
+    from xmodal.training.resume import ResumeMismatch, check_resume
+
+    ckpt = tmp_path / "last.ckpt"
+    torch.save({"xmodal": {"config": {"optim": {"lr": 1.0}, "trainer": {"max_epochs": 1}}}}, ckpt)
+    diff = check_resume(ckpt, {"optim": {"lr": 1.0}, "trainer": {"max_epochs": 1},
+                               "monitor": {"online": False, "k": 5}}, "auto")
+    assert set(diff) == {"monitor.online", "monitor.k"}
+    with pytest.raises(ResumeMismatch, match=r"optim\.lr"):
+        check_resume(ckpt, {"optim": {"lr": 2.0}, "trainer": {"max_epochs": 1}}, "auto")

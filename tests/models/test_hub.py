@@ -58,13 +58,13 @@ def test_export_run_writes_folders_with_model_cards(tmp_path: Path) -> None:
     with torch.no_grad():
         assert torch.equal(from_pretrained(folder).features(x), _vit().features(x))
     bare = export_run(run, tmp_path / "hf2")  # no probe: the card says so instead of inventing a number
-    assert "No probe was run" in (Path(bare["student_video"]) / "README.md").read_text()
+    assert "No offline probe was run" in (Path(bare["student_video"]) / "README.md").read_text()
     (run / "csv").mkdir()  # a run with online monitors: their last values go into the card
     (run / "csv" / "metrics.csv").write_text("epoch,step,monitor/video_knn_acc,monitor/video_linear_acc,train/loss\n"
                                              "0,4,0.5,0.25,\n0,4,,,1.0\n1,9,0.75,0.5,\n")
     card = (Path(export_run(run, tmp_path / "hf3")["student_video"]) / "README.md").read_text()
-    assert "**online weighted 20-NN** (validation top-1 after epoch 2): 75.0 %" in card
-    assert "**online linear head** (validation top-1 after epoch 2): 50.0 %" in card
+    assert "**online weighted 20-NN** (val top-1 after epoch 2): 75.0 %" in card
+    assert "**online linear head** (val top-1 after epoch 2): 50.0 %" in card
 
 
 def test_export_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

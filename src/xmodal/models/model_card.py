@@ -60,12 +60,12 @@ def online_monitor(run_dir: Path, name: str) -> dict[str, tuple[int, float]]:
     return last
 
 
-def _monitor_lines(monitor: dict[str, tuple[int, float]], k: int) -> list[str]:
+def _monitor_lines(monitor: dict[str, tuple[int, float]], k: int, split: str) -> list[str]:
     if not monitor:
         return []
     epoch = max(e for e, _ in monitor.values())
     names = {"linear": "online linear head", "knn": f"online weighted {k}-NN"}
-    return [f"- **{names[k]}** (validation top-1 after epoch {e + 1}): {100 * v:.1f} %" for k, (e, v) in
+    return [f"- **{names[k]}** ({split} top-1 after epoch {e + 1}): {100 * v:.1f} %" for k, (e, v) in
             monitor.items()] + [f"  - protocol: the online monitors of pretraining (epoch {epoch + 1}); the head "
                                 "trains on detached features of augmented training views, the k-NN votes over a "
                                 "bank of them (docs/architecture.md); not a substitute for the offline probes"]
@@ -73,7 +73,7 @@ def _monitor_lines(monitor: dict[str, tuple[int, float]], k: int) -> list[str]:
 
 def _probe_lines(probes: list[dict[str, Any]]) -> list[str]:
     if not probes:
-        return ["No probe was run on these weights when they were exported. Evaluate them with "
+        return ["No offline probe was run on these weights when they were exported. Evaluate them with "
                 "`xmodal eval {svm,linear,knn,finetune} --backbone FOLDER/model.safetensors ...` (docs/evaluation.md)."]
     lines: list[str] = []
     for probe in probes:
@@ -90,7 +90,8 @@ def model_card(name: str, doc: dict[str, Any], run_config: dict[str, Any], probe
     meta = doc.get("metadata", {})
     data, optim, trainer = (run_config.get(k) or {} for k in ("data", "optim", "trainer"))
     authors, title, venue, arxiv = PAPERS.get(key, ("", "", "", ""))
-    k = (run_config.get("monitor") or {}).get("k", 20)
+    monitor_cfg = run_config.get("monitor") or {}
+    k, split = monitor_cfg.get("k", 20), monitor_cfg.get("split", "val")
     lines = ["---", "license: apache-2.0", "library_name: xmodal",
              f"tags: [audio-visual, self-supervised, {key}]", "---", "",
              f"# {name}", "",
@@ -112,7 +113,7 @@ def model_card(name: str, doc: dict[str, Any], run_config: dict[str, Any], probe
     if meta.get("eval_geometry"):
         lines += ["## Inputs", "", "The geometry the backbone was trained on (use it for evaluation):", "",
                   "```json", json.dumps(meta["eval_geometry"], indent=2, sort_keys=True), "```", ""]
-    lines += ["## Evaluation", "", *_monitor_lines(monitor or {}, k), *_probe_lines(probes), "",
+    lines += ["## Evaluation", "", *_monitor_lines(monitor or {}, k, split), *_probe_lines(probes), "",
               "## How to load", "", "```python", "from xmodal.models import from_pretrained", "",
               f'backbone = from_pretrained("{name}")  # this folder', "features = backbone.features(x)", "```", "",
               "## License", "", "Apache-2.0 (the xmodal code and these weights).", ""]

@@ -48,6 +48,10 @@ def mavil_features(method: L.LightningModule, batch: dict[str, Any]) -> dict[str
     return {mod: getattr(method.encoder, mod).features(_view(batch, mod)) for mod in ("audio", "video")}
 
 
+def xdc_features(method: L.LightningModule, batch: dict[str, Any]) -> dict[str, torch.Tensor]:
+    return {mod: encoder.features(_view(batch, mod)) for mod, encoder in method.encoders.items()}
+
+
 def online_monitors(cfg: Any, modalities: tuple[str, ...], eval_cfg: EvalConfig, features: Any) -> list[L.Callback]:
     """``[OnlineMonitor]`` when ``cfg.monitor`` and the data allow it, else ``[]`` (logged either way)."""
     mc: MonitorConfig = cfg.monitor

@@ -99,7 +99,7 @@ def run_dir(opts: DemoOptions, objective: str, seed: int) -> Path:
 
 def model_config(opts: DemoOptions, manifest: Path, objective: str, seed: int) -> Any:
     common = [f"data.source={manifest}", f"out_dir={run_dir(opts, objective, seed)}", f"trainer.seed={seed}",
-              f"trainer.progress={'rich' if opts.progress else 'none'}"]
+              f"trainer.progress={'rich' if opts.progress else 'none'}", "monitor.online=off"]  # probed offline
     if objective == "mavil":
         extra = [o.removeprefix("mavil.") for o in opts.overrides if o.startswith("mavil.")]
         return load_pretrain_config(config_path(opts.mavil_config), [*common, *extra])

@@ -13,7 +13,7 @@ import torch
 from xmodal.cli.main import main
 from xmodal.data.synth.config import SynthConfig
 from xmodal.data.synth.generate import generate
-from xmodal.models import load_backbone
+from xmodal.models import from_pretrained, load_backbone
 
 DIM = 32
 TINY = [
@@ -86,3 +86,23 @@ def test_exports_load_and_give_features(tmp_path: Path, manifest: Path) -> None:
     student = load_backbone(result["exports"]["student_video"])
     teacher = load_backbone(result["exports"]["teacher_video"])
     assert not torch.equal(student.state_dict()["pos_embed"], teacher.state_dict()["pos_embed"])  # EMA lags
+    # The end of pretraining also writes each backbone as a Hugging Face-style folder with a model card.
+    folder = Path(result["hf_exports"]["student_video"])
+    assert {p.name for p in folder.iterdir()} == {"model.safetensors", "config.json", "README.md"}
+    with torch.no_grad():
+        assert torch.equal(from_pretrained(folder).features(inputs["video"]), student.features(inputs["video"]))
+
+
+def test_online_monitors_log_validation_accuracy_per_modality(tmp_path: Path, manifest: Path) -> None:
+    """Labelled data with a held-out split (this 12-clip fixture has no val clip, so its test split stands in):
+    the detached linear head and the k-NN report per epoch, per modality."""
+    out = tmp_path / "run"
+    assert main([*_args(manifest, out, "trainer.max_steps=-1", "trainer.max_epochs=1", "monitor.online=on",
+                        "monitor.split=test", "monitor.k=3")]) == 0
+    lines = (out / "csv" / "metrics.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    for mod in ("video", "audio"):
+        for kind in ("linear", "knn"):
+            column = header.index(f"monitor/{mod}_{kind}_acc")
+            values = [float(row.split(",")[column]) for row in lines[1:] if row.split(",")[column]]
+            assert len(values) == 1 and 0.0 <= values[0] <= 1.0

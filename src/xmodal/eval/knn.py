@@ -16,23 +16,9 @@ import torch
 
 from xmodal.eval.features import FeatureSet
 from xmodal.eval.selection import score_predictions
+from xmodal.training.knn import knn_scores
 
-
-@torch.no_grad()
-def knn_scores(
-    train_x: torch.Tensor, train_y: torch.Tensor, query_x: torch.Tensor, k: int, temperature: float = 0.07,
-    chunk: int = 1024,
-) -> torch.Tensor:
-    """(Q, C) vote scores; ``train_y`` is (N, C) one-hot or multi-hot float."""
-    tx = torch.nn.functional.normalize(train_x.float(), dim=1)
-    qx = torch.nn.functional.normalize(query_x.float(), dim=1)
-    k = min(k, tx.shape[0])
-    out = torch.empty(qx.shape[0], train_y.shape[1], device=qx.device)
-    for s in range(0, qx.shape[0], chunk):
-        sims, idx = (qx[s : s + chunk] @ tx.T).topk(k, dim=1)
-        w = (sims / temperature).exp()
-        out[s : s + chunk] = torch.einsum("qk,qkc->qc", w, train_y[idx])
-    return out
+__all__ = ["knn_eval", "knn_scores"]
 
 
 def knn_eval(

@@ -15,6 +15,7 @@ import lightning.pytorch as L
 import torch
 from lightning.pytorch.callbacks import Callback
 
+from xmodal.models.hub import export_run
 from xmodal.models.vit import compile_blocks
 from xmodal.training.trainer import TrainerConfig, build_trainer, fit
 
@@ -28,7 +29,9 @@ def run_pretraining(
     callbacks: list[Callback] | None = None,
 ) -> dict[str, Any]:
     """The shared pretraining run of every method: seed, ``build()`` the method and its training loader, fit with
-    resume (:func:`fit`), then ``export(method, out_dir / "export")`` on rank 0. Returns the run summary."""
+    resume (:func:`fit`), then ``export(method, out_dir / "export")`` on rank 0 and the same backbones as Hugging
+    Face-style folders with model cards in ``out_dir / "hf"`` (:func:`xmodal.models.hub.export_run`). Returns the
+    run summary."""
     L.seed_everything(trainer_cfg.seed, workers=True)
     torch.set_float32_matmul_precision("high")
     out = Path(out_dir)
@@ -40,6 +43,7 @@ def run_pretraining(
     resumed = fit(trainer, method, loader, out, resume=trainer_cfg.resume, run_config=run_config)
     elapsed = time.perf_counter() - start
     exports = export(method, out / "export") if trainer.is_global_zero else {}
+    shared = export_run(out, out / "hf") if exports else {}
     return {"out_dir": str(out), "resumed_from": str(resumed) if resumed else None, "train_seconds": elapsed,
-            "steps": trainer.global_step, "exports": exports, "skipped": getattr(method, "skip_reports", []),
-            "method": method}
+            "steps": trainer.global_step, "exports": exports, "hf_exports": shared,
+            "skipped": getattr(method, "skip_reports", []), "method": method}

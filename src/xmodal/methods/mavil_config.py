@@ -14,6 +14,7 @@ from xmodal.config import ConfigError
 from xmodal.data.views import MAViLClipsConfig
 from xmodal.methods.source_config import ClipSourceConfig
 from xmodal.models.masking import num_visible
+from xmodal.training.monitor import MonitorConfig
 from xmodal.training.optim import OptimConfig
 from xmodal.training.trainer import TrainerConfig
 
@@ -116,6 +117,7 @@ class MAViLConfig:
                                             betas=(0.9, 0.95), warmup_epochs=4, min_lr=1e-6)
     )
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=20, batch_size=8))
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     def validate(self) -> None:
         for mod, (size, patch) in input_sizes(self).items():

@@ -18,10 +18,11 @@ from torch import nn
 from xmodal.config import code_version, config_hash
 from xmodal.data.io import AudioSpec, VideoSpec
 from xmodal.data.loader import EpochDataLoader
-from xmodal.data.views import MAViLClips
+from xmodal.data.views import EvalConfig, MAViLClips
 from xmodal.methods.engine import run_pretraining
 from xmodal.methods.mavil import MAViL
 from xmodal.methods.mavil_config import MAViLConfig, grids
+from xmodal.methods.monitor_setup import mavil_features, online_monitors
 from xmodal.methods.pretrain_data import SeededViews, training_dataset, training_loader
 
 
@@ -91,5 +92,8 @@ def export_encoders(method: MAViL, out_dir: Path) -> dict[str, str]:
 
 def pretrain(cfg: MAViLConfig, callbacks: list[L.Callback] | None = None) -> dict[str, Any]:
     """Train (resuming from ``<out_dir>/checkpoints/last.ckpt`` when present), then export the encoders."""
+    c = cfg.data.clips
+    eval_cfg = EvalConfig(fps=c.fps, frames=c.frames, size=c.size, audio_seconds=c.audio_seconds, frontend=c.fbank)
+    monitors = online_monitors(cfg, ("video", "audio"), eval_cfg, mavil_features)
     return run_pretraining(cfg.trainer, cfg.out_dir, cfg, lambda: (MAViL(cfg), build_loader(cfg)), export_encoders,
-                           callbacks)
+                           [*(callbacks or []), *monitors])

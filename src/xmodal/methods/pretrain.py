@@ -19,10 +19,12 @@ import yaml
 from torch import nn
 
 from xmodal.config import ConfigError, apply_overrides, code_version, config_hash, load_config, to_dict
+from xmodal.data.views import EvalConfig
 from xmodal.methods import mavil_pretrain, xdc_pretrain
 from xmodal.methods.engine import run_pretraining
 from xmodal.methods.mavil_config import MAViLConfig
-from xmodal.methods.pretrain_data import build_train_loader
+from xmodal.methods.monitor_setup import online_monitors, xkd_features
+from xmodal.methods.pretrain_data import build_train_loader, modalities_for
 from xmodal.methods.xdc_config import XDCConfig
 from xmodal.methods.xkd import XKD, view_grids
 from xmodal.methods.xkd_config import PretrainConfig
@@ -139,5 +141,9 @@ def pretrain(cfg: AnyConfig, callbacks: list[L.Callback] | None = None) -> dict[
         return mavil_pretrain.pretrain(cfg, callbacks)
     if isinstance(cfg, XDCConfig):
         return xdc_pretrain.pretrain(cfg, callbacks)
+    views = cfg.data.views
+    eval_cfg = EvalConfig(fps=views.fps, frames=views.video_global.frames, size=views.video_global.size,
+                          audio_seconds=views.audio_global.seconds, frontend=views.logmel)
+    monitors = online_monitors(cfg, modalities_for(cfg), eval_cfg, xkd_features)
     return run_pretraining(cfg.trainer, cfg.out_dir, cfg, lambda: (build_method(cfg), build_train_loader(cfg)),
-                           export_backbones, callbacks)
+                           export_backbones, [*(callbacks or []), *monitors])

@@ -14,6 +14,7 @@ from xmodal.config import ConfigError
 from xmodal.data.features import LogMelConfig
 from xmodal.methods.source_config import ClipSourceConfig
 from xmodal.methods.xdc_cluster import ROUTES, KMeansConfig
+from xmodal.training.monitor import MonitorConfig
 from xmodal.training.optim import OptimConfig
 from xmodal.training.trainer import TrainerConfig
 
@@ -112,6 +113,7 @@ class XDCConfig:
                                             momentum=0.9)
     )
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=90, batch_size=32))
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     def validate(self) -> None:
         c = self.cluster

@@ -18,7 +18,9 @@ from torch import nn
 
 from xmodal.config import code_version, config_hash, to_dict
 from xmodal.data.loader import EpochDataLoader
+from xmodal.data.views import EvalConfig
 from xmodal.methods.engine import run_pretraining
+from xmodal.methods.monitor_setup import online_monitors, xdc_features
 from xmodal.methods.pretrain_data import training_loader
 from xmodal.methods.xdc import XDC
 from xmodal.methods.xdc_cluster import UniformClusterSampler
@@ -107,7 +109,10 @@ def pretrain(cfg: XDCConfig, callbacks: list[L.Callback] | None = None) -> dict[
         method, _, loader = build(cfg)
         return method, loader
 
-    result = run_pretraining(cfg.trainer, cfg.out_dir, cfg, build_run, export, callbacks)
+    c = cfg.data.clips
+    eval_cfg = EvalConfig(fps=c.fps, frames=c.frames, size=c.size, audio_seconds=c.audio_seconds, frontend=c.logmel)
+    monitors = online_monitors(cfg, tuple(cfg.cluster.modalities), eval_cfg, xdc_features)
+    result = run_pretraining(cfg.trainer, cfg.out_dir, cfg, build_run, export, [*(callbacks or []), *monitors])
     method = result["method"]
     result.update(iterations=method.iteration, history=method.history)
     return result

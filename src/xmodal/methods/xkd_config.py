@@ -16,6 +16,7 @@ from xmodal.data.features import LogMelConfig
 from xmodal.data.views import XKDViewsConfig
 from xmodal.methods.source_config import ClipSourceConfig
 from xmodal.models.vit import SIZES
+from xmodal.training.monitor import MonitorConfig
 from xmodal.training.optim import OptimConfig
 from xmodal.training.trainer import TrainerConfig
 
@@ -171,6 +172,7 @@ class PretrainConfig:
         )
     )
     trainer: TrainerConfig = field(default_factory=lambda: TrainerConfig(max_epochs=800, batch_size=32))
+    monitor: MonitorConfig = field(default_factory=MonitorConfig)
 
     def validate(self) -> None:
         """Reject a view geometry that would lose more than :data:`TRIM_TOLERANCE` of a used view to patch

@@ -3,6 +3,7 @@
 from xmodal.models.decoder import MAEDecoder, patchify_audio, patchify_video, unpatchify_audio, unpatchify_video
 from xmodal.models.embed import CuboidEmbed, PatchEmbed2d
 from xmodal.models.export import export_backbone, load_backbone
+from xmodal.models.hub import export_run, from_pretrained, save_pretrained
 from xmodal.models.masking import MaskInfo, random_masking
 from xmodal.models.official_xkd import convert_official_xkd, export_official_xkd, load_official_xkd
 from xmodal.models.projector import DINOHead
@@ -18,11 +19,14 @@ __all__ = [
     "convert_official_xkd",
     "export_backbone",
     "export_official_xkd",
+    "export_run",
+    "from_pretrained",
     "load_backbone",
     "load_official_xkd",
     "patchify_audio",
     "patchify_video",
     "random_masking",
+    "save_pretrained",
     "unpatchify_audio",
     "unpatchify_video",
     "vit",

@@ -70,11 +70,18 @@ def read_export_doc(path: str | Path) -> dict[str, Any]:
 def load_backbone(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Rebuild a backbone from ``<prefix>``, ``<prefix>.json`` or ``<prefix>.safetensors`` (strict load)."""
     weights, config = _paths(path)
-    doc = read_export_doc(path)
+    return build_from_doc(read_export_doc(path), config, weights, device)
+
+
+def build_from_doc(doc: dict[str, Any], config: Path, weights: Path, device: str | torch.device = "cpu") -> nn.Module:
+    """The module a checked export document describes, with the weights of ``weights`` (strict load); shared by
+    the ``<prefix>.json`` pairs above and the Hugging Face-style folders of :mod:`xmodal.models.hub`."""
     if doc.get("format") != FORMAT:
         raise ValueError(f"{config}: not an xmodal backbone export")
     if doc.get("version") != VERSION:
         raise ValueError(f"{config}: export version {doc.get('version')} is not supported (expected {VERSION})")
+    if doc.get("class") not in BUILDERS:
+        raise ValueError(f"{config}: class {doc.get('class')!r} is not a known backbone ({sorted(BUILDERS)})")
     model = BUILDERS[doc["class"]].from_config(doc["config"])
     try:
         state = load_file(str(weights), device=str(device))

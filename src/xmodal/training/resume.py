@@ -5,7 +5,8 @@ or mask ratio in the same ``out_dir`` would otherwise silently continue the *old
 checkpoint stores the resolved config (:class:`xmodal.training.trainer.SaveRunInfo`); before resuming, every dotted
 key is compared with the new config:
 
-- keys in :data:`FREE_KEYS` do not change what is learned (extending a run with ``trainer.max_epochs``, data
+- keys in :data:`FREE_KEYS` (and under ``monitor.``: the online monitors are detached, see
+  :mod:`xmodal.training.monitor`) do not change what is learned (extending a run with ``trainer.max_epochs``, data
   workers, logging, progress display, checkpoint cadence, the throughput switches) and may differ;
 - any other difference refuses the resume with :class:`ResumeMismatch`, which lists each key with both values
   (the CLI prints it as one error and exits 2), unless ``trainer.resume=force``;
@@ -31,6 +32,9 @@ FREE_KEYS: frozenset[str] = frozenset({
     # resumed on another machine with them changed
     "data.augment_on", "trainer.compile", "optim.fused", "model.grad_checkpointing",
 })
+
+
+FREE_PREFIXES: tuple[str, ...] = ("monitor.",)
 
 
 class ResumeMismatch(ConfigError):
@@ -77,7 +81,7 @@ def check_resume(checkpoint: Path, new: dict[str, Any], mode: str) -> dict[str, 
         raise ResumeMismatch(f"trainer.resume: {checkpoint} holds no xmodal config, so it cannot be checked against "
                              "this run; pass trainer.resume=force to resume anyway or use a new out_dir")
     diff = config_diff(old, new)
-    binding = {k: v for k, v in diff.items() if k not in FREE_KEYS}
+    binding = {k: v for k, v in diff.items() if k not in FREE_KEYS and not k.startswith(FREE_PREFIXES)}
     if binding and mode != "force":
         shown = "; ".join(f"{k}: {o!r} → {n!r}" for k, (o, n) in binding.items())
         raise ResumeMismatch(f"trainer.resume: {checkpoint} was trained with a different config ({shown}); use a new "

@@ -1,6 +1,6 @@
 """No KD, KD and C²KD on the synthetic image–text benchmark across γ, T→I and I→T, with the MFH diagnostic.
 
-    flock /work/heavy.lock nice -n 5 python benchmarks/c2kd_image_text.py --out runs/imtx --json imtx.json
+    python benchmarks/c2kd_image_text.py --out runs/imtx --json imtx.json
 
 For each γ the benchmark is generated (``levels_for_gamma``: γ = 0 → (1, 2, 2), 0.5 → (4, 2, 2), 1 → (4, 1, 1)
 colour/texture/place levels), decoded once, and ``c2kd/synthetic_image_text_{t2i,i2t}`` run over seeds 1, 2, 3

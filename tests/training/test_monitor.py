@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import lightning.pytorch as L
@@ -17,7 +18,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from xmodal.config import ConfigError, load_config
 from xmodal.configs import config_path
 from xmodal.data.dataset import DatasetIndex, ManifestRow
-from xmodal.methods.monitor_setup import labelled_with_split
+from xmodal.data.views import EvalConfig
+from xmodal.methods.monitor_setup import labelled_with_split, online_monitors
 from xmodal.methods.xkd_config import PretrainConfig
 from xmodal.training.monitor import MonitorConfig, OnlineMonitor
 
@@ -164,6 +166,20 @@ def _worker(rank: int, world: int, port: int, out: str) -> None:
     vx, vy = _data(12, 5)
     torch.save({k: v.detach() for k, v in _steps(rank, world, x, y, vx, vy).items()}, f"{out}/rank{rank}.pt")
     dist.destroy_process_group()
+
+
+def test_shard_sources_turn_auto_off_and_refuse_on(tmp_path: Path) -> None:
+    """Regression: with ``data.source=<shard folder>`` every pretraining failed at start, because the monitor read the
+    shard folder as a manifest; shards carry no val index, so ``auto`` is off and ``on`` is one clear error."""
+    (tmp_path / "index.json").write_text("{}")
+    for online, expect_error in (("auto", False), (True, True)):
+        data = SimpleNamespace(source=str(tmp_path), root=None)
+        cfg = SimpleNamespace(monitor=MonitorConfig(online=online), data=data)
+        if expect_error:
+            with pytest.raises(ConfigError, match=r"monitor\.online=on: .*shard folder"):
+                online_monitors(cfg, ("video",), EvalConfig(), None)
+        else:
+            assert online_monitors(cfg, ("video",), EvalConfig(), None) == []
 
 
 def test_ddp_gathers_features_and_matches_one_process(tmp_path: Path) -> None:

@@ -17,6 +17,7 @@ from xmodal.config import ConfigError
 from xmodal.data.collate import collate_samples
 from xmodal.data.dataset import AVDataset, DatasetIndex, resolve_index
 from xmodal.data.io import AudioSpec, VideoSpec
+from xmodal.data.shard_format import is_shard_source
 from xmodal.data.views import EvalConfig, EvalTransform
 from xmodal.training.monitor import MonitorConfig, OnlineMonitor
 
@@ -57,8 +58,11 @@ def online_monitors(cfg: Any, modalities: tuple[str, ...], eval_cfg: EvalConfig,
     mc: MonitorConfig = cfg.monitor
     if mc.online is False:
         return []
-    index = resolve_index(cfg.data.source, cfg.data.root)
-    reason = labelled_with_split(index, mc.split)
+    if is_shard_source(cfg.data.source):  # shards carry the training split only; there is no val index to read
+        reason = "the data source is a shard folder (the monitors read a manifest or dataset with a val split)"
+    else:
+        index = resolve_index(cfg.data.source, cfg.data.root)
+        reason = labelled_with_split(index, mc.split)
     if reason:
         if mc.online is True:
             raise ConfigError(f"monitor.online=on: {cfg.data.source}: {reason}; the online monitors need single "

@@ -82,6 +82,14 @@ class UsageError(Exception):
     """A wrong flag combination or value the CLI itself detects; ``main`` prints it as one line and exits 2."""
 
 
+def add_source_args(p: argparse.ArgumentParser, metavar: str = "DATASET_OR_MANIFEST") -> None:
+    """The positional data source and ``--root`` every ``xmodal data`` verb reads (resolved by
+    :func:`xmodal.data.dataset.resolve_index`)."""
+    p.add_argument("spec", metavar=metavar,
+                   help="a manifest CSV, a folder with manifest.csv, or a dataset adapter name (with --root)")
+    p.add_argument("--root", metavar="DIR", help="dataset root folder, for adapter names")
+
+
 def add_group(sub: argparse._SubParsersAction, name: str, help_text: str) -> argparse._SubParsersAction:
     """Add verb ``name`` with its own sub-verbs; bare ``xmodal name`` prints that verb's help. Sub-verbs are
     :class:`LazyParser` s: ``add_parser(..., populate=fn)`` defers their flags."""

@@ -20,7 +20,7 @@ from xmodal.cli._eval_inputs import (
     add_split_args,
     data_manifests,
     geometry_overrides,
-    print_split_table,
+    report_result,
 )
 
 OVERRIDES = {"epochs": int, "batch_size": int, "lr": float, "test_clips": int, "label_smoothing": float,
@@ -127,7 +127,7 @@ def _train(args: argparse.Namespace, cfg: Any, runs: list[tuple[int | None, str]
     from xmodal.eval.backbone_features import weights_file
     from xmodal.eval.finetune_heads import HEADS
     from xmodal.eval.finetune_run import finetune_from_exports
-    from xmodal.eval.protocol import FeatureSpec, ProtocolCard, file_sha256, result_payload
+    from xmodal.eval.protocol import FeatureSpec, ProtocolCard, file_sha256
 
     start = time.perf_counter()
     backbones = _backbones(args, cfg.modalities)
@@ -176,11 +176,5 @@ def _train(args: argparse.Namespace, cfg: Any, runs: list[tuple[int | None, str]
     )
     for key, paper, code, ours in cfg.departures:
         card.depart(key, paper, code, ours)
-    payload = result_payload(card, metric, rows, time.perf_counter() - start)
-    if len(rows) > 1:
-        print_split_table(payload)
-    print(f"finetune: {metric} = {payload['mean']:.4f} ± {payload['std']:.4f} over {len(rows)} split(s) "
-          f"[{payload['runtime_s']:.1f}s]")
-    print("\n".join(f"  {line}" for line in card.lines()))
-    write_json(args.json, payload)
+    report_result(args, card, metric, rows, start)
     return 0

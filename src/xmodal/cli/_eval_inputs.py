@@ -10,6 +10,7 @@ from the export (see :mod:`xmodal.eval.geometry`) unless a flag sets it. Heavy i
 from __future__ import annotations
 
 import argparse
+import time
 from typing import Any
 
 from xmodal.cli._common import UsageError
@@ -82,6 +83,23 @@ def print_split_table(payload: dict[str, Any]) -> None:
     rows.append(["mean ± std", f"{payload['mean']:.4f} ± {payload['std']:.4f}"])
     print_table(f"{payload['protocol']['protocol']}: {payload['metric']} per split", ["split", payload["metric"]],
                 rows)
+
+
+def report_result(args: argparse.Namespace, card: Any, metric: str, per_split: list[dict[str, Any]],
+                  start: float) -> dict[str, Any]:
+    """The end of every evaluation verb: the per-split table (several splits), ``protocol: metric = mean ± std``,
+    the card's reference / departures / warnings one per line, and ``--json``; returns the payload."""
+    from xmodal.cli._common import write_json
+    from xmodal.eval.protocol import result_payload
+
+    payload = result_payload(card, metric, per_split, time.perf_counter() - start)
+    if len(per_split) > 1:
+        print_split_table(payload)
+    print(f"{card.protocol}: {metric} = {payload['mean']:.4f} ± {payload['std']:.4f} over {len(per_split)} "
+          f"split(s) [{payload['runtime_s']:.1f}s]")
+    print("\n".join(f"  {line}" for line in card.lines()))
+    write_json(args.json, payload)
+    return payload
 
 
 def add_geometry_args(g: Any) -> None:

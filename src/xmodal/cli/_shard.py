@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from xmodal.cli._common import UsageError, write_json
+from xmodal.cli._common import UsageError, add_source_args, write_json
 
 
 def register_shard(inner: argparse._SubParsersAction) -> None:
@@ -13,9 +13,7 @@ def register_shard(inner: argparse._SubParsersAction) -> None:
                  "with label and id, plus index.json; read them with data.source=DIR. Bad files are skipped and "
                  "listed like `data check`. See docs/scaling.md.")
     p = inner.add_parser("shard", help=help_text, description=help_text)
-    p.add_argument("spec", metavar="DATASET_OR_MANIFEST",
-                   help="a manifest CSV, a folder with manifest.csv, or a dataset adapter name (with --root)")
-    p.add_argument("--root", metavar="DIR", help="dataset root folder, for adapter names")
+    add_source_args(p)
     p.add_argument("--out", required=True, metavar="DIR", help="folder for the shards and index.json")
     p.add_argument("--split", action="append", help="shard only this split (repeatable; default: every split)")
     p.add_argument("--fps", type=float, default=8.0, help="stored frame rate (default %(default)s)")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from collections.abc import Iterator
 
-from xmodal.cli._common import UsageError, add_group, write_json
+from xmodal.cli._common import UsageError, add_group, add_source_args, write_json
 from xmodal.cli._shard import register_shard
 
 
@@ -118,9 +118,7 @@ def _register_stats(inner: argparse._SubParsersAction) -> None:
     help_text = ("Mean/std of an audio front-end's log features over a dataset split (XKD §4.1 normalizes "
                  "log-mels with dataset statistics); load them with xmodal.data.stats.load_stats/apply_stats.")
     p = inner.add_parser("stats", help=help_text, description=help_text)
-    p.add_argument("spec", metavar="DATASET_OR_MANIFEST",
-                   help="a manifest CSV, a folder with manifest.csv, or a dataset adapter name (with --root)")
-    p.add_argument("--root", metavar="DIR", help="dataset root folder, for adapter names")
+    add_source_args(p)
     p.add_argument("--split", default="train", help="split to measure (default %(default)s); statistics come "
                    "from training data only")
     p.add_argument("--frontend", choices=sorted(_FRONTENDS), default="logmel",
@@ -190,9 +188,7 @@ def _register_learnability(inner: argparse._SubParsersAction) -> None:
                  "tiny ViT and a small CNN (mean ± std over seeds) next to linear models on hand-crafted features "
                  "and chance; prints the table and saves it as JSON + Markdown. See docs/synthetic.md.")
     p = inner.add_parser("learnability", help=help_text, description=help_text)
-    p.add_argument("spec", metavar="DIR_OR_MANIFEST",
-                   help="a manifest CSV, a folder with manifest.csv, or a dataset adapter name (with --root)")
-    p.add_argument("--root", metavar="DIR", help="dataset root folder, for adapter names")
+    add_source_args(p, "DIR_OR_MANIFEST")
     p.add_argument("--modalities", default="video,audio", help="comma-separated: video, audio (default %(default)s); "
                    "image–text sets always check their images")
     p.add_argument("--backbones", default="vit,cnn", help="comma-separated: vit, cnn (default %(default)s)")

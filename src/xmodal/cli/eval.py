@@ -14,9 +14,9 @@ import argparse
 import time
 from typing import Any
 
-from xmodal.cli._common import add_group, write_json
+from xmodal.cli._common import add_group
 from xmodal.cli._eval_finetune import add_finetune_args, run_finetune
-from xmodal.cli._eval_inputs import add_extraction_args, clips, feature_inputs, pair_inputs, print_split_table
+from xmodal.cli._eval_inputs import add_extraction_args, clips, feature_inputs, pair_inputs, report_result
 
 
 def _common(p: argparse.ArgumentParser, features: bool = True) -> None:
@@ -137,15 +137,7 @@ def _card(args: argparse.Namespace, protocol: str, files: list[str], aggregation
 
 def _finish(args: argparse.Namespace, card: Any, metric: str, per_split: list[dict[str, Any]], start: float,
             first: Any = None) -> int:
-    from xmodal.eval.protocol import result_payload
-
-    payload = result_payload(card, metric, per_split, time.perf_counter() - start)
-    if len(per_split) > 1:
-        print_split_table(payload)
-    print(f"{card.protocol}: {metric} = {payload['mean']:.4f} ± {payload['std']:.4f} over {len(per_split)} "
-          f"split(s) [{payload['runtime_s']:.1f}s]")
-    print("\n".join(f"  {line}" for line in card.lines()))
-    write_json(args.json, payload)
+    report_result(args, card, metric, per_split, start)
     if args.png and first is not None:
         _pictures(args.png, card.protocol, *first, manifest=getattr(args, "data", None))
     return 0

@@ -10,6 +10,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
+from xmodal.data.loader import EpochDataLoader
 from xmodal.eval.finetune import AVClassifier, FineTuner, finetune
 from xmodal.eval.finetune_config import PRESETS, finetune_preset
 from xmodal.eval.finetune_engine import FinetuneRun, trainer_config
@@ -47,7 +48,7 @@ class DiesAfter(Dataset):
         return self.rows[i]
 
 
-def _loader(n: int = 32, clips: int | None = None, dies_after: int | None = None) -> DataLoader:
+def _loader(n: int = 32, clips: int | None = None, dies_after: int | None = None, shuffle: bool = False) -> DataLoader:
     g = torch.Generator().manual_seed(0)
     y = torch.arange(n) % 3
     x = torch.randn(3, 8, generator=g)[y] * 2 + 0.3 * torch.randn(n, 8, generator=g)
@@ -55,6 +56,8 @@ def _loader(n: int = 32, clips: int | None = None, dies_after: int | None = None
         x = x[:, None] + 0.5 * torch.randn(n, clips, 8, generator=g)
     x = x.reshape(*x.shape[:-1], 2, 1, 2, 2)  # video-shaped (C, T, H, W): the clip dim is told by ndim
     rows = [{"video": x[i], "label": y[i], "index": i} for i in range(n)]
+    if shuffle:  # the loader build_loaders makes: each epoch's order from (seed, epoch)
+        return EpochDataLoader(DiesAfter(rows, dies_after), batch_size=8, shuffle=True, seed=0)
     return DataLoader(DiesAfter(rows, dies_after), batch_size=8, shuffle=False)
 
 
@@ -62,11 +65,12 @@ CFG = finetune_preset("xkd-esc50", modalities=("video",), epochs=3, warmup_epoch
                       test_clips=1)
 
 
-def _run(out: Path | None, dies_after: int | None = None, **fields: object) -> tuple[FineTuner, dict[str, float]]:
+def _run(out: Path | None, dies_after: int | None = None, shuffle: bool = False,
+         **fields: object) -> tuple[FineTuner, dict[str, float]]:
     torch.manual_seed(0)
     run = FinetuneRun(CFG, trainer_config(CFG, accelerator="cpu", **fields), {"seed": 0})
-    return finetune({"video": Plain()}, _loader(dies_after=dies_after), _loader(), CFG, 3, out_dir=out,
-                    run_config=run, accelerator="cpu", **fields)
+    return finetune({"video": Plain()}, _loader(dies_after=dies_after, shuffle=shuffle), _loader(), CFG, 3,
+                    out_dir=out, run_config=run, accelerator="cpu", **fields)
 
 
 def test_a_killed_finetune_resumes_and_ends_where_an_uninterrupted_one_does(tmp_path: Path) -> None:
@@ -81,6 +85,19 @@ def test_a_killed_finetune_resumes_and_ends_where_an_uninterrupted_one_does(tmp_
     for (name, a), b in zip(whole.model.state_dict().items(), second.model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, msg=name)
     assert metrics == whole_metrics and whole.resumed_from is None
+
+
+def test_a_finetune_killed_mid_epoch_resumes_at_the_next_batch(tmp_path: Path) -> None:
+    """Shuffled, checkpointed every step, killed in epoch 1's second batch: the resumed run replays epoch 1's order
+    without its first batch (before the fix it restarted the epoch from a new order and the weights differed)."""
+    whole, whole_metrics = _run(tmp_path / "whole", shuffle=True, checkpoint_every_n_steps=1)
+    with pytest.raises(Killed):
+        _run(tmp_path / "resumed", dies_after=32 + 12, shuffle=True, checkpoint_every_n_steps=1)
+    second, metrics = _run(tmp_path / "resumed", shuffle=True, checkpoint_every_n_steps=1)
+    assert second.resumed_from is not None and second.global_step == whole.global_step == 12
+    for (name, a), b in zip(whole.model.state_dict().items(), second.model.state_dict().values(), strict=True):
+        torch.testing.assert_close(a, b, msg=name)
+    assert metrics == whole_metrics
 
 
 def test_resume_under_another_learning_rate_is_refused(tmp_path: Path) -> None:

@@ -62,6 +62,7 @@ def build_loaders(index: Any, cfg: FinetuneConfig, geometry: EvalGeometry, *, te
     """(train loader, test loader) over a :class:`~xmodal.data.dataset.DatasetIndex`; see the module doc."""
     from xmodal.data.collate import collate_samples
     from xmodal.data.dataset import AVDataset
+    from xmodal.data.loader import EpochDataLoader
 
     video, audio = geometry.specs()
     common = {"modalities": cfg.modalities, "clip_seconds": geometry.clip_seconds, "video": video, "audio": audio,
@@ -78,8 +79,7 @@ def build_loaders(index: Any, cfg: FinetuneConfig, geometry: EvalGeometry, *, te
     sampler = None
     if cfg.weighted_sampling:
         sampler = class_balanced_sampler(_labels(train_index), cfg.weighted_sampling_size or len(train), seed=seed)
-    train_loader = DataLoader(train, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
-                              num_workers=num_workers, collate_fn=collate_samples,
-                              generator=torch.Generator().manual_seed(seed) if sampler is None else None)
+    train_loader = EpochDataLoader(train, batch_size=cfg.batch_size, shuffle=sampler is None, sampler=sampler,
+                                   seed=seed, num_workers=num_workers, collate_fn=collate_samples)
     test_loader = DataLoader(test, batch_size=cfg.batch_size, num_workers=num_workers, collate_fn=collate_samples)
     return train_loader, test_loader

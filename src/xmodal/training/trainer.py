@@ -25,7 +25,7 @@ from lightning.pytorch.plugins.environments import SLURMEnvironment
 from xmodal.config import ConfigError, code_version, config_hash, to_dict
 from xmodal.data.loader import EpochDataLoader
 from xmodal.training.checkpoint import AtomicCheckpointIO
-from xmodal.training.resume import check_resume, record_resume
+from xmodal.training.resume import check_resume, config_defaults, record_resume
 
 
 @dataclass
@@ -189,7 +189,7 @@ def fit(
     out = Path(out_dir)
     ckpt = find_resume_checkpoint(out) if resume != "off" else None
     if ckpt is not None and run_config is not None:
-        diff = check_resume(ckpt, to_dict(run_config), resume)
+        diff = check_resume(ckpt, to_dict(run_config), resume, config_defaults(run_config))
         if trainer.is_global_zero:
             record_resume(out, ckpt, diff)
     if trainer.is_global_zero:

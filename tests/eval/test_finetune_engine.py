@@ -3,6 +3,7 @@ refused resume under another config, and multi-clip testing as the mean of the c
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -12,8 +13,9 @@ from torch.utils.data import DataLoader, Dataset
 
 from xmodal.data.loader import EpochDataLoader
 from xmodal.eval.finetune import AVClassifier, FineTuner, finetune
-from xmodal.eval.finetune_config import PRESETS, finetune_preset
+from xmodal.eval.finetune_config import PRESETS, FinetuneConfig, finetune_preset
 from xmodal.eval.finetune_engine import FinetuneRun, trainer_config
+from xmodal.eval.finetune_recipe import recipe_mix
 from xmodal.training.resume import ResumeMismatch
 
 
@@ -65,12 +67,12 @@ CFG = finetune_preset("xkd-esc50", modalities=("video",), epochs=3, warmup_epoch
                       test_clips=1)
 
 
-def _run(out: Path | None, dies_after: int | None = None, shuffle: bool = False,
+def _run(out: Path | None, dies_after: int | None = None, shuffle: bool = False, cfg: FinetuneConfig = CFG,
          **fields: object) -> tuple[FineTuner, dict[str, float]]:
     torch.manual_seed(0)
-    run = FinetuneRun(CFG, trainer_config(CFG, accelerator="cpu", **fields), {"seed": 0})
-    return finetune({"video": Plain()}, _loader(dies_after=dies_after, shuffle=shuffle), _loader(), CFG, 3,
-                    out_dir=out, run_config=run, accelerator="cpu", **fields)
+    run = FinetuneRun(cfg, trainer_config(cfg, accelerator="cpu", **fields), {"seed": 0})
+    return finetune({"video": Plain()}, _loader(dies_after=dies_after, shuffle=shuffle), _loader(), cfg, 3,
+                    out_dir=out, run_config=run, accelerator="cpu", mix=recipe_mix(cfg, 0), **fields)
 
 
 def test_a_killed_finetune_resumes_and_ends_where_an_uninterrupted_one_does(tmp_path: Path) -> None:
@@ -87,13 +89,17 @@ def test_a_killed_finetune_resumes_and_ends_where_an_uninterrupted_one_does(tmp_
     assert metrics == whole_metrics and whole.resumed_from is None
 
 
-def test_a_finetune_killed_mid_epoch_resumes_at_the_next_batch(tmp_path: Path) -> None:
+@pytest.mark.parametrize("cfg", [CFG, replace(CFG, mixup_alpha=0.8, cutmix_alpha=1.0),
+                                 replace(CFG, mixup_alpha=10.0, mixup_mode="sample", mixup_prob=0.5)],
+                         ids=["plain", "timm-mix", "audiomae-mix"])
+def test_a_finetune_killed_mid_epoch_resumes_at_the_next_batch(tmp_path: Path, cfg: FinetuneConfig) -> None:
     """Shuffled, checkpointed every step, killed in epoch 1's second batch: the resumed run replays epoch 1's order
-    without its first batch (before the fix it restarted the epoch from a new order and the weights differed)."""
-    whole, whole_metrics = _run(tmp_path / "whole", shuffle=True, checkpoint_every_n_steps=1)
+    without its first batch and the mixer's draws (before the fix it restarted the epoch from a new order, and the
+    mixer from its seed, and the weights differed)."""
+    whole, whole_metrics = _run(tmp_path / "whole", shuffle=True, cfg=cfg, checkpoint_every_n_steps=1)
     with pytest.raises(Killed):
-        _run(tmp_path / "resumed", dies_after=32 + 12, shuffle=True, checkpoint_every_n_steps=1)
-    second, metrics = _run(tmp_path / "resumed", shuffle=True, checkpoint_every_n_steps=1)
+        _run(tmp_path / "resumed", dies_after=32 + 12, shuffle=True, cfg=cfg, checkpoint_every_n_steps=1)
+    second, metrics = _run(tmp_path / "resumed", shuffle=True, cfg=cfg, checkpoint_every_n_steps=1)
     assert second.resumed_from is not None and second.global_step == whole.global_step == 12
     for (name, a), b in zip(whole.model.state_dict().items(), second.model.state_dict().values(), strict=True):
         torch.testing.assert_close(a, b, msg=name)

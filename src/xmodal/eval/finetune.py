@@ -171,6 +171,16 @@ class FineTuner(L.LightningModule):
         self.skips[stage].update(batch)
         return all(m in batch for m in self.cfg.modalities)
 
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # The mixer's random state continues across a resume, so a resumed run draws the partners and λ the
+        # uninterrupted run would have (BatchMix and AudioMixup have state_dict / load_state_dict).
+        if callable(getattr(self.mix, "state_dict", None)):
+            checkpoint["xmodal_mix"] = self.mix.state_dict()  # type: ignore[union-attr]
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if callable(getattr(self.mix, "load_state_dict", None)) and "xmodal_mix" in checkpoint:
+            self.mix.load_state_dict(checkpoint["xmodal_mix"])  # type: ignore[union-attr]
+
     def on_train_epoch_start(self) -> None:
         dataset = getattr(self.trainer.train_dataloader, "dataset", None)
         if hasattr(dataset, "set_epoch"):

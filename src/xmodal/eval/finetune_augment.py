@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -108,6 +108,14 @@ class AudioMixup:
         self.prob, self.alpha, self.mode = prob, alpha, mode
         self.gen = torch.Generator().manual_seed(seed)
         self.rng = np.random.default_rng(seed)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The random state (torch and numpy generators), kept in checkpoints so a resumed run draws on."""
+        return {"gen": self.gen.get_state(), "rng": self.rng.bit_generator.state}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.gen.set_state(state["gen"])
+        self.rng.bit_generator.state = state["rng"]
 
     def draw(self, batch: int) -> tuple[Tensor, Tensor]:
         """``(λ (B,), partner (B,))``; λ = 1 for a sample left unmixed."""

@@ -32,6 +32,13 @@ class BatchMix:
     def __init__(self, cfg: MixConfig, seed: int = 0) -> None:
         self.cfg, self.gen = cfg, torch.Generator().manual_seed(seed)
 
+    def state_dict(self) -> dict[str, Any]:
+        """The generator's state, kept in checkpoints so a resumed run draws on."""
+        return {"gen": self.gen.get_state()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.gen.set_state(state["gen"])
+
     def __call__(self, inputs: dict[str, Tensor], targets: Tensor) -> tuple[dict[str, Tensor], Tensor]:
         cfg = self.cfg if len(inputs) == 1 else replace(self.cfg, cutmix_alpha=0.0)
         state = self.gen.get_state()

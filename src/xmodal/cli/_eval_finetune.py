@@ -32,7 +32,8 @@ def add_finetune_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backbone", metavar="FILE", help="export of the preset's modality (video for audio+video)")
     p.add_argument("--audio-backbone", metavar="FILE", help="audio export (audio or audio+video presets)")
     p.add_argument("--video-backbone", metavar="FILE", help="video export (video or audio+video presets)")
-    p.add_argument("--data", metavar="MANIFEST", help="manifest CSV with train and test splits")
+    p.add_argument("--data", metavar="MANIFEST", help="manifest CSV with train and test splits, or a shard folder / "
+                   "index.json URL written by `xmodal data shard` (streamed; resumes mid-epoch)")
     p.add_argument("--dataset", default="", help="dataset name recorded in the card (with --root: its adapter)")
     add_split_args(p)
     for name, typ in OVERRIDES.items():
@@ -142,7 +143,7 @@ def _train(args: argparse.Namespace, cfg: Any, runs: list[tuple[int | None, str]
         metric = "mAP" if out["multilabel"] else "top1"
         skipped = {k: v["count"] for k, v in out["skipped"].items()}
         rows.append({**({"split": split} if split is not None else {}), "file": manifest,
-                     "manifest_sha256": file_sha256(manifest), "value": out["metrics"][metric],
+                     "manifest_sha256": out["data_sha256"], "value": out["metrics"][metric],
                      "metrics": out["metrics"], "steps": out["steps"], "train_seconds": out["seconds"],
                      "n_train": out["n_train"], "n_test": out["n_test"], "skipped_clips": skipped,
                      "out_dir": out["out_dir"], "resumed_from": out["resumed_from"]})

@@ -8,6 +8,10 @@
   across a frame and a spectrogram.
 * :func:`build_loaders` — AVDataset train loader (random clips, optional class-balanced sampler, mavil App. B) and
   test loader (``test_clips`` uniformly spaced clips per video, averaged by the classifier); ``on_error="skip"``.
+* :func:`build_shard_loaders` — the same clips and transforms from streaming shards (``xmodal data shard``): the
+  train loader shuffles across shards, splits ranks and workers and resumes mid-epoch
+  (:class:`~xmodal.data.shard_dataset.ShardLoader`); every process reads the whole test split, whose repeats
+  :class:`~xmodal.eval.gathered.GatheredPredictions` drops by index, so each test video is scored once.
 """
 
 from __future__ import annotations
@@ -90,3 +94,25 @@ def build_loaders(index: Any, cfg: FinetuneConfig, geometry: EvalGeometry, *, te
                                    seed=seed, num_workers=num_workers, collate_fn=collate_samples)
     test_loader = DataLoader(test, batch_size=cfg.batch_size, num_workers=num_workers, collate_fn=collate_samples)
     return train_loader, test_loader
+
+
+def build_shard_loaders(shards: Any, cfg: FinetuneConfig, geometry: EvalGeometry, *, test_split: str = "test",
+                        num_workers: int = 0, seed: int = 0) -> tuple[DataLoader, DataLoader]:
+    """(train loader, test loader) over a :class:`~xmodal.data.shard_format.ShardIndex`; see the module doc.
+
+    Class-balanced sampling draws rows by weight, which a stream cannot do: it needs the original files."""
+    from xmodal.data.shard_dataset import ShardDataset, ShardLoader
+    from xmodal.eval.finetune_recipe import RecipeTrainTransform, test_transform
+
+    if cfg.weighted_sampling:
+        raise ValueError("weighted_sampling: class-balanced sampling needs random access to the rows; fine-tune from "
+                         "the manifest of the original files, or pass --no-weighted-sampling to stream shards")
+    video, audio = geometry.specs()
+    common = {"modalities": cfg.modalities, "clip_seconds": geometry.clip_seconds, "video": video, "audio": audio,
+              "seed": seed, "batch_size": cfg.batch_size}
+    train = ShardDataset(shards, "train", sampling="random", transform=RecipeTrainTransform(geometry, cfg),
+                         shuffle=True, drop_last=True, **common)
+    test = ShardDataset(shards, test_split, sampling="uniform", num_clips=cfg.test_clips,
+                        transform=test_transform(geometry, cfg), shuffle=False, drop_last=False, rank=0, world=1,
+                        **common)
+    return ShardLoader(train, num_workers=num_workers), ShardLoader(test, num_workers=num_workers)

@@ -20,7 +20,7 @@ from torch import nn
 
 from xmodal.eval.finetune import finetune
 from xmodal.eval.finetune_config import FinetuneConfig
-from xmodal.eval.finetune_data import build_loaders
+from xmodal.eval.finetune_data import build_loaders, build_shard_loaders
 from xmodal.eval.finetune_recipe import augmentation_record, recipe_geometry, recipe_mix, uses_audio_stats
 from xmodal.eval.geometry import EvalGeometry, export_doc, resolve_geometry
 
@@ -56,6 +56,18 @@ def merged_geometry(backbones: dict[str, str], overrides: dict[str, Any]) -> tup
     return EvalGeometry(**values), sources
 
 
+def data_sha256(manifest: str | Path, shards: Any) -> str:
+    """What identifies the fine-tuning data in the run config: the manifest file's hash, or for shards the hash of
+    the rows they were written from plus their index (geometry, counts)."""
+    import hashlib
+
+    from xmodal.eval.protocol import file_sha256
+
+    if shards is None:
+        return file_sha256(manifest)
+    return hashlib.sha256((shards.source_hash + shards.to_json()).encode()).hexdigest()
+
+
 def finetune_from_exports(
     backbones: dict[str, str], manifest: str | Path, cfg: FinetuneConfig, *,
     geometry_overrides: dict[str, Any] | None = None, num_workers: int = 0, seed: int = 0,
@@ -70,6 +82,7 @@ def finetune_from_exports(
     import lightning.pytorch as L
 
     from xmodal.data.dataset import read_manifest
+    from xmodal.data.shard_format import is_shard_source, read_index
     from xmodal.eval.backbone_features import weights_file
     from xmodal.eval.finetune_engine import FinetuneRun, trainer_config
     from xmodal.eval.protocol import file_sha256
@@ -83,13 +96,21 @@ def finetune_from_exports(
     if uses_audio_stats(geometry, cfg):
         sources["logmel_mean"] = sources["logmel_std"] = "preset: dataset statistics (mavil Table 10)"
     geometry = recipe_geometry(geometry, cfg)
-    index = read_manifest(manifest)
-    if not index.split("train").rows or not index.split("test").rows:
+    shards = read_index(str(manifest)) if is_shard_source(str(manifest)) else None
+    index: Any = shards if shards is not None else read_manifest(manifest)
+    sizes = ({s: sum(shards.counts(s)) for s in ("train", "test") if s in shards.splits} if shards is not None
+             else {s: len(index.split(s).rows) for s in ("train", "test")})
+    if not sizes.get("train") or not sizes.get("test"):
         raise ValueError(f"{manifest}: fine-tuning needs 'train' and 'test' rows")
+    if shards is not None and decode_cache:
+        raise ValueError("--decode-cache: caches decoded original files; shards are streamed (drop the flag)")
     cfg = replace(cfg, multilabel=cfg.multilabel or index.multilabel)
     start = time.perf_counter()
-    train_loader, test_loader = build_loaders(index, cfg, geometry, num_workers=num_workers, seed=seed,
-                                              decode_cache=decode_cache)
+    if shards is not None:
+        train_loader, test_loader = build_shard_loaders(shards, cfg, geometry, num_workers=num_workers, seed=seed)
+    else:
+        train_loader, test_loader = build_loaders(index, cfg, geometry, num_workers=num_workers, seed=seed,
+                                                  decode_cache=decode_cache)
     models = {m: load_for_finetune(p, cfg.drop_path) for m, p in backbones.items()}
     gpu = device.startswith("cuda") and torch.cuda.is_available()
     tcfg = trainer_config(cfg, **{"accelerator": "gpu" if gpu else "cpu",
@@ -97,7 +118,8 @@ def finetune_from_exports(
                                   "seed": seed, **trainer_fields})
     head = head or cfg.head
     inputs = {"backbones_sha256": {m: file_sha256(weights_file(p)) for m, p in backbones.items()},
-              "manifest_sha256": file_sha256(manifest), "seed": seed, "geometry": asdict(geometry), "head": head}
+              "manifest_sha256": data_sha256(manifest, shards), "seed": seed, "geometry": asdict(geometry),
+              "head": head}
     module, metrics = finetune(models, train_loader, test_loader, cfg, len(index.classes), mix=recipe_mix(cfg, seed),
                                head=head, out_dir=out_dir, run_config=FinetuneRun(cfg, tcfg, inputs),
                                **asdict(tcfg))
@@ -105,7 +127,7 @@ def finetune_from_exports(
         "metrics": metrics, "geometry": asdict(geometry), "geometry_sources": sources,
         "augmentation": augmentation_record(cfg),
         "skipped": {k: v.summary() for k, v in module.skips.items()},
-        "n_train": len(train_loader.dataset), "n_test": len(test_loader.dataset),  # type: ignore[arg-type]
+        "n_train": sizes["train"], "n_test": sizes["test"], "data_sha256": inputs["manifest_sha256"],
         "num_classes": len(index.classes), "multilabel": index.multilabel, "seconds": time.perf_counter() - start,
         "steps": int(module.global_step), "config": json.loads(json.dumps(asdict(cfg))),
         "trainer": json.loads(json.dumps(asdict(tcfg))), "out_dir": str(out_dir) if out_dir else None,

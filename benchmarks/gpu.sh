@@ -11,7 +11,9 @@
 #      fraction of the bf16 matmul peak measured in the same run, peak memory; masked vs unmasked ViT-B encoder;
 #   2. train_step, compiled (regional torch.compile of the Transformer blocks), same configs;
 #   3. data_wait: XKD ViT-B pretraining on paper-size synthetic clips (112², 8 fps, 16 kHz) with one loader worker
-#      per core, views on the CPU workers vs on the GPU (data.augment_on=device): the data-wait fraction.
+#      per core, views on the CPU workers vs on the GPU (data.augment_on=device): the data-wait fraction;
+#   4. decode_torchcodec: PyAV vs torchcodec (CPU) vs torchcodec-cuda (NVDEC) on the same windows: clips/s and the
+#      distance of torchcodec's frames/audio from PyAV's (xmodal.data.io_torchcodec).
 # Each part has its own time limit, so the whole script stays under 8 minutes even when a part hangs.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -43,9 +45,9 @@ mods = {"numpy": "numpy", "scipy": "scipy", "av": "av", "soundfile": "soundfile"
 print(" ".join(pkg for mod, pkg in mods.items() if importlib.util.find_spec(mod) is None))
 EOF
 )
+echo "torch==$TORCH_VERSION" >"$WORK/constraints.txt"
 if [ -n "$MISSING" ]; then
   log "installing missing dependencies: $MISSING (torch pinned to $TORCH_VERSION)"
-  echo "torch==$TORCH_VERSION" >"$WORK/constraints.txt"
   "$VPY" -m pip install -q -c "$WORK/constraints.txt" $MISSING >>"$WORK/pip.log" 2>&1 \
     || log "could not install $MISSING (offline?); parts that need them will fail (see $WORK/pip.log)"
 fi
@@ -72,6 +74,10 @@ part train_step_compiled 150 "$VPY" benchmarks/train_step.py --device cuda --pre
   --skip masking --json "$WORK/train_step_compiled.json"
 part synth 40 "$VPY" -m xmodal.cli.main data synth --out "$WORK/synth112" --clips 384 --workers "$NPROC" \
   --splits 1.0 0.0 0.0
+"$VPY" -c "import torchcodec" >/dev/null 2>&1 || "$VPY" -m pip install -q -c "$WORK/constraints.txt" torchcodec \
+  >>"$WORK/pip.log" 2>&1 || log "torchcodec not installable; the decode part reports it"
+part decode_torchcodec 60 "$VPY" benchmarks/decode_torchcodec.py --data "$WORK/synth112" --clips 48 --size 112 \
+  --json "$WORK/decode_torchcodec.json"
 part data_wait 120 "$VPY" benchmarks/data_wait.py --data "$WORK/synth112" --config xkd/kinetics400 --device cuda \
   --batch-size 64 --workers "$NPROC" --augment-on cpu device --steps 20 --skip 3 --threads 4 \
   --json "$WORK/data_wait.json"
@@ -82,7 +88,7 @@ from pathlib import Path
 work, out, seconds = Path(sys.argv[1]), Path(sys.argv[2]), int(sys.argv[3])
 status = dict(line.split() for line in (work / "status.txt").read_text().splitlines())
 report = {"benchmark": "gpu.sh", "wall_seconds": seconds, "exit_codes": {k: int(v) for k, v in status.items()}}
-for name in ("train_step_eager", "train_step_compiled", "data_wait"):
+for name in ("train_step_eager", "train_step_compiled", "decode_torchcodec", "data_wait"):
     f = work / f"{name}.json"
     report[name] = json.loads(f.read_text()) if f.is_file() else {"error": (work / f"{name}.log").read_text()[-3000:]}
 out.parent.mkdir(parents=True, exist_ok=True)

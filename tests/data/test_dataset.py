@@ -8,7 +8,6 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-import xmodal.data.dataset as dataset_module
 from xmodal.data.collate import SkipCounter, collate_samples, stack_tree
 from xmodal.data.dataset import AVDataset, DatasetIndex, ManifestRow, read_manifest, resolve_index
 from xmodal.data.errors import SkippedSample
@@ -140,17 +139,17 @@ def test_row_segment_bounds_the_clip(media, mh):
     assert mh.frame_id(first) == 30
 
 
-def test_cache_decodes_each_row_once(media, monkeypatch):
+def test_cache_decodes_each_row_once(media):
     calls = []
-    real = dataset_module.decode_clip
+    index = _index(media, ["mp4", "corrupt"])
+    cached = AVDataset(index, clip_seconds=0.4, cache=True, **SPECS)
+    real = cached.decode_clip
 
     def counting(*args, **kwargs):
         calls.append(args[0])
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(dataset_module, "decode_clip", counting)
-    index = _index(media, ["mp4", "corrupt"])
-    cached = AVDataset(index, clip_seconds=0.4, cache=True, **SPECS)
+    cached.decode_clip = counting
     cached.preload()
     samples = []
     for epoch in range(3):

@@ -29,7 +29,8 @@ from torch.utils.data import Dataset
 
 from xmodal.data.collate import stack_tree
 from xmodal.data.errors import MediaError, SkippedSample
-from xmodal.data.io import AudioSpec, Clip, Short, VideoSpec, decode_clip, fit_length, probe
+from xmodal.data.io import AudioSpec, Clip, Short, VideoSpec, fit_length, probe
+from xmodal.data.io_torchcodec import Decoder, clip_decoder
 
 
 @dataclass
@@ -198,7 +199,8 @@ class AVDataset(Dataset):
     augmentation) and returns the final fields; ``label``, ``index`` and ``id`` are added after it. With
     ``num_clips > 1`` every field gets a leading clip dimension. ``cache=True`` decodes each row's whole segment
     once and cuts clips from memory (for small sets such as the demo; call :meth:`preload` before forking
-    workers so they share it). Transform errors are code bugs and propagate; decoding errors follow ``on_error``
+    workers so they share it). ``decoder`` selects PyAV or torchcodec (:mod:`xmodal.data.io_torchcodec`).
+    Transform errors are code bugs and propagate; decoding errors follow ``on_error``
     (with ``"replace"``, ``max_replacements`` bad rows in a row raise one error that names the first file).
     """
 
@@ -219,6 +221,7 @@ class AVDataset(Dataset):
         missing_audio: Literal["error", "silence"] = "error",
         seed: int = 0,
         cache: bool = False,
+        decoder: Decoder = "pyav",
     ) -> None:
         if not modalities or set(modalities) - {"video", "audio"}:
             raise ValueError(f"modalities must be a non-empty subset of ('video', 'audio'), got {modalities}")
@@ -238,6 +241,7 @@ class AVDataset(Dataset):
         self.sampling, self.num_clips, self.transform = sampling, num_clips, transform
         self.on_error, self.short, self.missing_audio = on_error, short, missing_audio
         self.seed, self.cache, self.max_replacements = int(seed), cache, int(max_replacements)
+        self.decoder, self.decode_clip = decoder, clip_decoder(decoder)
         self._bad: dict[int, MediaError] = {}  # per process: rows known to fail (a bad file is decoded once)
         self._epoch = torch.zeros((), dtype=torch.long).share_memory_()  # seen by persistent workers too
         self._segments: dict[int, tuple[float, float]] = {}
@@ -258,7 +262,7 @@ class AVDataset(Dataset):
 
     def _decode(self, path: str, start: float, end: float | None) -> Clip:
         try:
-            return decode_clip(path, start, end, video=self.video, audio=self.audio, short=self.short)
+            return self.decode_clip(path, start, end, video=self.video, audio=self.audio, short=self.short)
         except MediaError as err:
             if err.kind != "no_audio" or self.missing_audio == "error":
                 raise
@@ -266,7 +270,7 @@ class AVDataset(Dataset):
             stop = probe(path).duration if end is None else end
             clip = Clip(None, None, None, None, start, stop, path)
         else:
-            clip = decode_clip(path, start, end, video=self.video, audio=None, short=self.short)
+            clip = self.decode_clip(path, start, end, video=self.video, audio=None, short=self.short)
         assert self.audio is not None
         clip.sample_rate = self.audio.sample_rate
         clip.audio = torch.zeros(round((clip.end - start) * clip.sample_rate))

@@ -72,7 +72,7 @@ class Clip:
     path: str
 
 
-def _uses_soundfile(path: str) -> bool:
+def uses_soundfile(path: str) -> bool:
     return os.path.splitext(path)[1].lower() in SOUNDFILE_EXTS
 
 
@@ -99,7 +99,7 @@ def _container_duration(container: Any) -> float:
     return max(spans, default=0.0)
 
 
-def _check_path(path: str) -> None:
+def check_path(path: str) -> None:
     if not os.path.exists(path):
         raise MediaError(path, "missing")
     if not os.path.isfile(path) or not os.access(path, os.R_OK):
@@ -119,9 +119,9 @@ def _as_media_error(path: str, err: Exception) -> MediaError:
 def probe(path: str | os.PathLike[str]) -> MediaInfo:
     """Stream layout and duration from the headers only (nothing is decoded)."""
     path = str(path)
-    _check_path(path)
+    check_path(path)
     try:
-        if _uses_soundfile(path):
+        if uses_soundfile(path):
             info = sf.info(path)
             return MediaInfo(info.duration, False, True, sample_rate=info.samplerate, channels=info.channels)
         with av.open(path, metadata_errors="ignore") as container:
@@ -165,7 +165,7 @@ def fit_length(x: np.ndarray, valid: int, n: int, short: Short, *, rate: float, 
     return out
 
 
-def _target_size(size: int | tuple[int, int] | None, width: int, height: int) -> tuple[int, int]:
+def target_size(size: int | tuple[int, int] | None, width: int, height: int) -> tuple[int, int]:
     """(W, H) of the output; an int is the short side, keeping the aspect ratio."""
     if size is None:
         return width, height
@@ -239,7 +239,7 @@ def _pick_frames(container: Any, stream: Any, targets: np.ndarray, step: float, 
             quarter_turns = _display_rotation(frame) // 90
             sideways = quarter_turns % 2 == 1
             width, height = (frame.height, frame.width) if sideways else (frame.width, frame.height)
-            out_w, out_h = _target_size(size, width, height)
+            out_w, out_h = target_size(size, width, height)
             wh = (out_h, out_w) if sideways else (out_w, out_h)
             out = np.empty((n, out_h, out_w, 3), dtype=np.uint8)
         while k < n and targets[k] <= t:
@@ -365,9 +365,9 @@ def decode_clip(
     start = 0.0 if start is None else float(start)
     if start < 0 or (end is not None and end <= start):
         raise ValueError(f"invalid clip window [{start}, {end}) for {path}")
-    _check_path(path)
+    check_path(path)
     try:
-        if _uses_soundfile(path):
+        if uses_soundfile(path):
             if video is not None:
                 raise MediaError(path, "no_video", "audio-only file")
             assert audio is not None

@@ -84,6 +84,7 @@ def training_dataset(d: Any, modalities: Sequence[str], video: VideoSpec, audio:
         missing_audio=d.missing_audio,
         seed=seed,
         cache=d.cache,
+        decoder=d.decoder,
     )
     if d.cache:
         dataset.preload()
@@ -104,6 +105,9 @@ def training_loader(dataset: AVDataset | ShardDataset, trainer: TrainerConfig,
             raise ValueError(f"shard dataset planned for batch size {dataset.batch_size}, trainer has "
                              f"{trainer.batch_size}")
         return ShardLoader(dataset, num_workers=workers, pin_memory=torch.cuda.is_available(), collate=collate)
+    if getattr(dataset, "decoder", "pyav") == "torchcodec-cuda" and workers > 0:
+        raise ValueError("data.decoder=torchcodec-cuda decodes on the GPU in the training process, and CUDA cannot "
+                         "start in forked workers: set trainer.num_workers=0")
     return EpochDataLoader(
         dataset,
         batch_size=trainer.batch_size,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from xmodal.config import ConfigError
+from xmodal.data.shard_format import is_shard_source
 
 
 @dataclass
@@ -20,7 +21,9 @@ class ClipSourceConfig:
     together within a worker's stream, docs/scaling.md); ``clip_seconds``
     window decoded at short side ``decode_size``; ``on_error=skip`` tops batches up from the next decodable clip
     (each bad file counted), ``raise`` stops naming the file; ``short`` and ``missing_audio`` as in ``AVDataset``;
-    ``cache`` decodes every clip once into memory (small sets)."""
+    ``cache`` decodes every clip once into memory (small sets); ``decoder`` reads the original files with PyAV (the
+    default and the reference) or torchcodec (``torchcodec``: FFmpeg on the CPU; ``torchcodec-cuda``: NVDEC, with
+    ``trainer.num_workers=0``), :mod:`xmodal.data.io_torchcodec`."""
 
     source: str = ""
     root: str | None = None
@@ -32,9 +35,13 @@ class ClipSourceConfig:
     missing_audio: Literal["error", "silence"] = "error"
     cache: bool = False
     shuffle_buffer: int = 256
+    decoder: Literal["pyav", "torchcodec", "torchcodec-cuda"] = "pyav"
 
     def validate(self) -> None:
         if not self.source:
             raise ConfigError("source: set a manifest CSV path, a dataset name or a shard folder")
         if self.shuffle_buffer < 0:
             raise ConfigError("shuffle_buffer: must be >= 0")
+        if self.decoder != "pyav" and is_shard_source(self.source):
+            raise ConfigError(f"decoder: {self.decoder} reads original files; a shard source is decoded by the shard "
+                              "reader (leave data.decoder=pyav)")

@@ -1,9 +1,11 @@
 """Loader throughput from streaming shards against the original MP4s and against decode-only (issue 18).
 
-Kinetics-like sources are generated here (``--clips`` MP4s of ``--seconds`` s at 30 fps, alternately 454×340 and
-640×480, H.264 + 44.1 kHz AAC, moving textured content), then sharded once with :func:`write_shards` at the
-training geometry (short side 128, 8 fps, H.264 4:4:4 + 16 kHz FLAC). Four sides, each a ``DataLoader`` pass for
-every requested worker count, alternating within a worker count so machine load hits all of them:
+Kinetics-like sources are generated here (``--clips`` MP4s of ``--seconds`` s at 30 fps, cycling through ``--sizes``
+— by default 454×340 and 640×480, the low end of Kinetics' 340p–1080p; ``--sizes 454x340 640x480 1280x720
+1920x1080`` spans the range — H.264 + 44.1 kHz AAC, moving textured content), then sharded once with
+:func:`write_shards` at the training geometry (short side 128, 8 fps, H.264 4:4:4 + 16 kHz FLAC). Four sides, each
+a ``DataLoader`` pass for every requested worker count, alternating within a worker count so machine load hits all
+of them:
 
 - ``files``: the XKD pretraining loader (paper views, XKD Tables S1–S2) over the original MP4s (``data.cache=false``:
   every epoch decodes its 4 s windows from the full-size files);
@@ -39,6 +41,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--work", default="/tmp/xmodal-loader-shards", help="folder for sources and shards (reused)")
     p.add_argument("--clips", type=int, default=12, help="source clips (default %(default)s)")
     p.add_argument("--seconds", type=float, default=10.0, help="source clip length (default %(default)s)")
+    p.add_argument("--sizes", nargs="+", default=["454x340", "640x480"],
+                   help="source frame sizes WxH, cycled over the clips (default %(default)s)")
     p.add_argument("--epochs", type=int, default=4, help="epochs per measurement (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=4)
     p.add_argument("--workers", type=int, nargs="+", default=[0, 1, 2], help="worker counts (default 0 1 2)")
@@ -47,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def make_sources(folder: Path, clips: int, seconds: float) -> Path:
+def make_sources(folder: Path, clips: int, seconds: float, sizes: list[tuple[int, int]]) -> Path:
     """``clips`` MP4s + manifest.csv (reused when present): smooth moving gradients with texture and noise."""
     from xmodal.data.synth.writer import write_mp4
 
@@ -58,7 +62,7 @@ def make_sources(folder: Path, clips: int, seconds: float) -> Path:
     fps, sr, lines = 30, 44100, ["path,label,split"]
     rng = np.random.default_rng(0)
     for k in range(clips):
-        w, h = (454, 340) if k % 2 == 0 else (640, 480)
+        w, h = sizes[k % len(sizes)]
         y, x = np.mgrid[0:h, 0:w].astype(np.float32)
         n = round(seconds * fps)
         video = np.empty((n, h, w, 3), np.uint8)
@@ -105,9 +109,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from xmodal.training.trainer import TrainerConfig
 
     torch.set_num_threads(args.threads)
-    work = Path(args.work)
+    sizes = [tuple(int(v) for v in size.split("x")) for size in args.sizes]
+    work = Path(args.work) / f"{'_'.join(args.sizes)}-{args.clips}x{args.seconds:g}s"  # one cache per source set
     t0 = time.perf_counter()
-    manifest = make_sources(work / "sources", args.clips, args.seconds)
+    manifest = make_sources(work / "sources", args.clips, args.seconds, sizes)  # type: ignore[arg-type]
     generate_s = time.perf_counter() - t0
     shards = work / "shards"
     t0 = time.perf_counter()
@@ -146,7 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                      "files_over_decode": rate["files"] / rate["decode"], "runs": runs})
     return {
         "benchmark": "loader_shards",
-        "sources": {"clips": args.clips, "seconds": args.seconds, "sizes": ["454x340", "640x480"], "fps": 30,
+        "sources": {"clips": args.clips, "seconds": args.seconds, "sizes": args.sizes, "fps": 30,
                     "audio": "AAC 44.1 kHz", "bytes": source_bytes, "generate_s": round(generate_s, 1)},
         "shards": {"geometry": "short side 128, 8 fps, H.264 4:4:4 crf 18 + FLAC 16 kHz", "bytes": shard_bytes,
                    "samples": report.samples, "write_s": round(shard_s, 1), "write_workers": 2},
@@ -160,7 +165,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 def print_table(report: dict[str, Any]) -> None:
     print(f"loader from shards, {report['sources']['clips']} sources of {report['sources']['seconds']:g} s "
-          f"(454x340/640x480), batch {report['batch_size']}, {report['cpus']} CPUs")
+          f"({'/'.join(report['sources']['sizes'])}), batch {report['batch_size']}, {report['cpus']} CPUs")
     print(f"{'workers':>7} {'files':>8} {'shards':>8} {'decode':>8} {'sh.dec':>8} {'sh/files':>9} {'sh/dec':>7} "
           f"{'load1':>6}")
     for r in report["results"]:

@@ -104,3 +104,20 @@ def test_linear_probe_per_clip_rows_and_probability_averaging(make_toy: Callable
     np.testing.assert_allclose(out["predictions"], probs.mean(1), rtol=1e-4, atol=1e-6)
     ours = probe_eval(clips, ProbeConfig(epochs=3, batch_size=64, lr=1e-2))
     assert ours["n_train"] == 30 and ours["n_test"] == 10
+
+
+def test_the_card_names_the_cross_validation_that_ran() -> None:
+    """Clip rows of few videos per class fall back from stratified to plain group k-fold; the card must say so."""
+    from xmodal.eval.features import FeatureSet
+    from xmodal.eval.selection import fold_scheme
+    from xmodal.eval.svm import cv_description
+
+    rng = np.random.default_rng(0)
+    ids = np.repeat(np.arange(12), 3)  # 12 videos x 3 clip rows
+    labels = np.repeat(np.arange(12) % 4, 3)  # 3 videos per class < 5 folds
+    fs = FeatureSet(rng.normal(size=(36, 4)).astype(np.float32), labels, ids.astype(str), np.full(36, "train"))
+    assert fold_scheme(labels, 5, videos=fs.ids) == "group k-fold"
+    assert cv_description(fs, 5) == "group 5-fold CV on train"
+    assert cv_description(fs, 3) == "stratified group 3-fold CV on train"
+    single = FeatureSet(fs.features[::3], labels[::3], ids[::3].astype(str), np.full(12, "train"))
+    assert cv_description(single, 3) == "stratified 3-fold CV on train"

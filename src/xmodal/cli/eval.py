@@ -204,7 +204,8 @@ def run_svm(args: argparse.Namespace) -> int:
             first = (view, results[0]["predictions"])
         per_split += [{"file": path, **r} for r in results]
     rule = ("leave-one-fold-out over 'fold'; C by CV over the other folds" if args.folds else
-            "C maximizing val score (val split) else stratified k-fold CV on train; refit on train+val; test once")
+            "C maximizing val score (val split) else k-fold CV on train (grouped by video, stratified when possible); "
+            "refit on train+val; test once")
     card = _card(args, "svm", [n for n, _ in inputs], normalization=cfg.normalize, grid={"C": list(cfg.costs)},
                  selection_rule=rule + f"; grid extended by up to {cfg.extend_grid} decades at an edge optimum",
                  seeds=[args.seed], aggregation=_aggregation(cfg.per_clip, "decision scores"),
@@ -286,7 +287,8 @@ def run_fusion(args: argparse.Namespace) -> int:
         per_split.append({"file": name, **r})
     card = _card(args, "fusion", [n for n, _, _ in pairs], normalization="l2 per modality, concatenation not "
                  "normalized again", grid={"C": list(cfg.costs)}, seeds=[args.seed],
-                 selection_rule="C on val split else stratified CV on train; grid extended at an edge optimum")
+                 selection_rule="C on val split else k-fold CV on train (grouped by video, stratified when "
+                 "possible); grid extended at an edge optimum")
     train, test = clips(args, bool(args.extraction))
     svm_departures(card, cfg, extracted=bool(args.extraction), augmented=args.augment, train_clips=train,
                    test_clips=test, multilabel=first[0].multilabel, fusion=True)

@@ -28,11 +28,24 @@ def score_predictions(
     return metrics, metrics["top1"]
 
 
+def fold_scheme(labels: np.ndarray, k: int, groups: np.ndarray | None = None, videos: np.ndarray | None = None) -> str:
+    """The cross-validation :func:`fold_indices` uses for these rows, named for protocol cards: leave-one-fold-out
+    (predefined ``groups``), (stratified) group k-fold (``videos`` repeat: clip rows), or (stratified) k-fold.
+    Stratification needs single labels and at least ``k`` rows (videos) per class."""
+    if groups is not None and len(np.unique(groups)) > 1:
+        return "leave-one-fold-out"
+    if videos is not None and len(np.unique(videos)) < len(videos):
+        per_video = labels[np.unique(videos, return_index=True)[1]]
+        stratified = labels.ndim == 1 and np.unique(per_video, return_counts=True)[1].min() >= k
+        return "stratified group k-fold" if stratified else "group k-fold"
+    stratified = labels.ndim == 1 and np.unique(labels, return_counts=True)[1].min() >= k
+    return "stratified k-fold" if stratified else "k-fold"
+
+
 def fold_indices(
     labels: np.ndarray, k: int, seed: int, groups: np.ndarray | None = None, videos: np.ndarray | None = None
 ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(train, val) index pairs: leave-one-group-out when ``groups`` (predefined folds) are given, else
-    stratified k-fold (plain k-fold for multi-label, or when a class has fewer than ``k`` rows).
+    """(train, val) index pairs of the :func:`fold_scheme` for these rows.
 
     ``videos`` (row ids) keeps every clip row of a video in one fold when ids repeat (the per-clip SVM protocol):
     otherwise clips of one video would sit on both sides of a fold and the CV score would reward memorization.
@@ -40,15 +53,14 @@ def fold_indices(
     from sklearn.model_selection import GroupKFold, KFold, LeaveOneGroupOut, StratifiedGroupKFold, StratifiedKFold
 
     idx = np.arange(len(labels))
-    if groups is not None and len(np.unique(groups)) > 1:
+    scheme = fold_scheme(labels, k, groups, videos)
+    if scheme == "leave-one-fold-out":
         return list(LeaveOneGroupOut().split(idx, groups=groups))
-    if videos is not None and len(np.unique(videos)) < len(videos):
-        first = np.unique(videos, return_index=True)[1]
-        per_video = labels[first]
-        if labels.ndim == 1 and np.unique(per_video, return_counts=True)[1].min() >= k:
-            return list(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(idx, labels, groups=videos))
+    if scheme == "stratified group k-fold":
+        return list(StratifiedGroupKFold(k, shuffle=True, random_state=seed).split(idx, labels, groups=videos))
+    if scheme == "group k-fold":
         return list(GroupKFold(k).split(idx, groups=videos))
-    if labels.ndim == 1 and np.unique(labels, return_counts=True)[1].min() >= k:
+    if scheme == "stratified k-fold":
         return list(StratifiedKFold(k, shuffle=True, random_state=seed).split(idx, labels))
     return list(KFold(k, shuffle=True, random_state=seed).split(idx))
 

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from xmodal.eval.features import FeatureSet, l2_normalize, mean_by_id
-from xmodal.eval.selection import fold_indices, score_predictions
+from xmodal.eval.selection import fold_indices, fold_scheme, score_predictions
 
 COSTS: tuple[float, ...] = (1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0)
 
@@ -171,6 +171,13 @@ def _edge(scores: list[float], best: int) -> int:
     return 0
 
 
+def cv_description(train: FeatureSet, k: int) -> str:
+    """What the cross-validation on ``train`` was, e.g. "stratified group 5-fold CV on train" (card text)."""
+    scheme = fold_scheme(train.labels, k, groups=train.fold, videos=train.ids)
+    return ("leave-one-fold-out CV on train folds" if scheme == "leave-one-fold-out"
+            else f"{scheme.replace('k-fold', f'{k}-fold')} CV on train")
+
+
 def select_cost(train: FeatureSet, val: FeatureSet | None, cfg: SVMConfig) -> tuple[float, dict[str, Any]]:
     """Pick C on ``val`` (when given) or by k-fold CV on ``train`` (both prepared); the test split is not an
     argument. An optimum at an end of the grid extends it by a decade there, up to ``cfg.extend_grid`` times."""
@@ -209,8 +216,7 @@ def svm_eval(data: FeatureSet, cfg: SVMConfig) -> dict[str, Any]:
     metrics, main = score_predictions(scores, labels, skip_empty=cfg.skip_empty_classes)
     return {
         "value": main, "metrics": metrics, "chosen_C": cost, **selection,
-        "selection": "val" if val is not None else ("leave-one-fold-out CV on train folds" if train.fold is not None
-                                                    else f"{cfg.cv_folds}-fold stratified CV on train"),
+        "selection": "val" if val is not None else cv_description(train, cfg.cv_folds),
         "n_train": len(fit), "n_test": len(scores), "n_train_videos": len(np.unique(fit.ids)),
         "runtime_s": time.perf_counter() - start, "predictions": scores,
     }

@@ -79,7 +79,7 @@ def _run_jobs(jobs: list[tuple[SynthConfig, int, int, str]], workers: int) -> It
         yield from pool.imap(_render_job, jobs, chunksize=max(1, min(16, len(jobs) // (4 * workers))))
 
 
-def _csv_text(rows: list[dict[str, Any]]) -> str:
+def csv_text(rows: list[dict[str, Any]]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(rows[0]), lineterminator="\n")
     writer.writeheader()
@@ -140,8 +140,8 @@ def generate(cfg: SynthConfig, out_dir: str | Path, workers: int = 2, *, progres
     manifest = [{"path": f"{CLIP_DIR}/{clip_id(i)}.mp4", "label": names[int(labels[i])], "split": splits[i],
                  "start": "0.0", "end": str(float(cfg.duration)), "id": clip_id(i)} for i in range(cfg.clips)]
     factors = [{"id": clip_id(r["index"]), "split": splits[r["index"]], **r} for r in records]
-    (out / "factors.csv").write_text(_csv_text(factors))
-    (out / "manifest.csv").write_text(_csv_text(manifest))
+    (out / "factors.csv").write_text(csv_text(factors))
+    (out / "manifest.csv").write_text(csv_text(manifest))
     sidecar = {"classes": names, "meta": build_meta(cfg, splits)}
     (out / "manifest.json").write_text(json.dumps(sidecar, indent=2) + "\n")
     return out / "manifest.csv"

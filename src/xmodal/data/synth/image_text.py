@@ -34,7 +34,7 @@ from typing import Any
 import numpy as np
 
 from xmodal.data.synth.config import SynthConfigError
-from xmodal.data.synth.generate import SPLIT_NAMES, _csv_text, assign_labels, assign_splits
+from xmodal.data.synth.generate import SPLIT_NAMES, assign_labels, assign_splits, csv_text
 
 IMAGE_TEXT_VERSION = "1.0"
 COLOURS: tuple[tuple[str, float, tuple[str, ...]], ...] = (  # name, hue in [0, 1), caption words
@@ -255,8 +255,8 @@ def generate_image_text(cfg: ImageTextConfig, out_dir: str | Path) -> Path:
         rows.append({"path": f"images/{sample_id}.png", "label": names[int(labels[index])], "split": splits[index],
                      "id": sample_id, "text": text})
         factors.append({"id": sample_id, "split": splits[index], **record})
-    (out / "manifest.csv").write_text(_csv_text(rows))
-    (out / "factors.csv").write_text(_csv_text(factors))
+    (out / "manifest.csv").write_text(csv_text(rows))
+    (out / "factors.csv").write_text(csv_text(factors))
     v = cfg.values()
     meta = {"generator": "xmodal.data.synth.image_text", "version": IMAGE_TEXT_VERSION, "kind": "image-text",
             "modalities": ["image", "text"], "seed": cfg.seed, "knobs": _knobs(cfg), **cfg.shares(),

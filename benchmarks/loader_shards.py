@@ -83,6 +83,14 @@ def raw_only(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: raw[k] for k in ("video", "audio") if raw.get(k) is not None}
 
 
+def delivered(items: list[dict[str, Any]]) -> dict[str, Any]:
+    """Decode-only batches: the samples as a list (sources of other aspect ratios decode to other widths at the same
+    short side, so they cannot be stacked) and their indices, which ``measure`` counts."""
+    import torch
+
+    return {"samples": items, "index": torch.tensor([int(item["index"]) for item in items])}
+
+
 def measure(loader: Any, dataset: Any, epochs: int) -> dict[str, float]:
     load_before = os.getloadavg()[0]
     start, clips = time.perf_counter(), 0
@@ -99,7 +107,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import torch
     from torch.utils.data import DataLoader
 
-    from xmodal.data.collate import collate_samples
     from xmodal.data.dataset import AVDataset, resolve_index
     from xmodal.data.shard_dataset import ShardDataset, ShardLoader
     from xmodal.data.shard_format import ShardGeometry
@@ -140,8 +147,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "files": (training_loader(files, t), files),
             "shards": (training_loader(from_shards, t), from_shards),
             "decode": (DataLoader(decode, batch_size=args.batch_size, num_workers=workers, shuffle=True,
-                                  collate_fn=collate_samples, drop_last=True), decode),
-            "shards_decode": (ShardLoader(shard_decode, num_workers=workers), shard_decode),
+                                  collate_fn=delivered, drop_last=True), decode),
+            "shards_decode": (ShardLoader(shard_decode, num_workers=workers, collate=delivered), shard_decode),
         }
         runs = {name: measure(loader, ds, args.epochs) for name, (loader, ds) in sides.items()}
         rate = {name: r["clips_per_s"] for name, r in runs.items()}

@@ -143,7 +143,8 @@ def main() -> None:
             result = distill_with_diagnostic(cfg, splits, args.threshold)
             entry["directions"][direction] = {"methods": list(cfg.methods),
                                               "summary": summarise(result, list(cfg.methods)),
-                                              "seeds": result["seeds"], "splits": result["splits"]["sizes"]}
+                                              "seeds": result["seeds"], "splits": result["splits"]["sizes"],
+                                              "diagnostic": result["diagnostic"]}
             log.info("%s %s: %s", bench.name, direction, json.dumps(entry["directions"][direction]["summary"]))
         results["benchmarks"][bench.name] = entry
         written = merge(old, results, args.json) if old is not None else results

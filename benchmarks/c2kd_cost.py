@@ -13,8 +13,11 @@ raise another's peak:
   memory training adds (activations, gradients, optimiser state), without the data and the weights.
 
 Seconds per epoch are wall clock of ``Trainer.fit`` (training plus the small val pass the runner always does)
-divided by the epochs, after one untimed warm-up epoch in the same process. The JSON records the device, shapes,
-load average and both tables.
+divided by the epochs, after one untimed warm-up epoch in the same process. On a shared CPU the wall clock
+follows the other jobs' load, so the process's CPU time over the same span is recorded too (with one thread it
+is what the method costs, whatever else runs), and ``--repeats R`` measures every (direction, method) R times in
+interleaved rounds — a load swing then hits every method alike — and reports the medians, each run's figures and
+the 1-minute load average before it. The JSON records the device, shapes, loads and both tables.
 
     python benchmarks/c2kd_cost.py --json c2kd_cost.json            # add --accelerator gpu on a CUDA machine
 """
@@ -25,8 +28,10 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
+import time
 from typing import Any
 
 METHODS = ("kd", "review", "shake", "nkd", "c2kd_full", "c2kd_top", "none")
@@ -67,13 +72,24 @@ def measure(method: str, direction: str, args: argparse.Namespace) -> dict[str, 
     device_args = (splits.dataset("train"), splits.dataset("val"))
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     train_and_select(module, student, *device_args, 1, 0, args.batch_size, 0, args.accelerator)  # warm-up
+    cpu = time.process_time()
     run = train_and_select(module, student, *device_args, args.epochs, 0, args.batch_size, 0, args.accelerator)
+    cpu = (time.process_time() - cpu) / args.epochs
     after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     cuda = run["peak_memory_mb"] is not None
-    return {"seconds_per_epoch": run["seconds_per_epoch"],
+    return {"seconds_per_epoch": run["seconds_per_epoch"], "cpu_seconds_per_epoch": cpu,
             "peak_memory_mb": run["peak_memory_mb"] if cuda else (after - before) / 1024.0,
             "memory_kind": "cuda max_memory_allocated" if cuda else "CPU ru_maxrss rise over the fit",
             "trainable_parameters": sum(p.numel() for p in module.parameters() if p.requires_grad)}
+
+
+def median_row(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """One (direction, method): the median of each figure over the repeats, the load range, and every run."""
+    keys = ("seconds_per_epoch", "cpu_seconds_per_epoch", "peak_memory_mb")
+    loads = [r["load_1min_before"] for r in runs]
+    return {**{k: statistics.median(r[k] for r in runs) for k in keys}, "memory_kind": runs[0]["memory_kind"],
+            "trainable_parameters": runs[0]["trainable_parameters"], "load_1min_range": [min(loads), max(loads)],
+            "runs": runs}
 
 
 def table(rows: dict[str, dict[str, Any]]) -> list[str]:
@@ -85,6 +101,8 @@ def table(rows: dict[str, dict[str, Any]]) -> list[str]:
         lines.append("|" + "---|" * (len(per) + 1))
         lines.append("| " + " | ".join(["Mem. (MB)", *(f"{r['peak_memory_mb']:.1f}" for r in per.values())]) + " |")
         lines.append("| " + " | ".join(["Time (s)", *(f"{r['seconds_per_epoch']:.2f}" for r in per.values())]) + " |")
+        lines.append("| " + " | ".join(["CPU time (s)", *(f"{r['cpu_seconds_per_epoch']:.2f}"
+                                                          for r in per.values())]) + " |")
     return lines
 
 
@@ -103,6 +121,8 @@ def main() -> None:
     parser.add_argument("--classes", type=int, default=50, help="classes (default: %(default)s, VGGSound-50)")
     parser.add_argument("--batch-size", type=int, default=16, help="batch size (default: %(default)s; paper 64)")
     parser.add_argument("--epochs", type=int, default=1, help="timed epochs after the warm-up (default: 1)")
+    parser.add_argument("--repeats", type=int, default=1,
+                        help="interleaved rounds over all (direction, method); medians reported (default: 1)")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
     parser.add_argument("--accelerator", default="cpu", choices=("cpu", "gpu"))
     parser.add_argument("--json", required=True, help="output JSON")
@@ -112,23 +132,29 @@ def main() -> None:
         print(json.dumps(measure(args.one[0], args.one[1], args)))
         return
     child = sys.argv[1:]
-    rows: dict[str, dict[str, Any]] = {}
-    for direction in args.directions.split(","):
-        rows[direction] = {}
-        for method in args.methods.split(","):
-            if method not in METHODS:
-                raise SystemExit(f"--methods: {method} is not one of {','.join(METHODS)}")
-            load = os.getloadavg()[0]
-            out = subprocess.run([sys.executable, __file__, *child, "--one", method, direction], check=True,
-                                 capture_output=True, text=True).stdout.strip().splitlines()[-1]
-            rows[direction][method] = {**json.loads(out), "load_1min_before": load}
-            print(direction, method, rows[direction][method], file=sys.stderr, flush=True)
+    methods = args.methods.split(",")
+    for method in methods:
+        if method not in METHODS:
+            raise SystemExit(f"--methods: {method} is not one of {','.join(METHODS)}")
+    if args.repeats < 1:
+        raise SystemExit(f"--repeats: {args.repeats} must be at least 1")
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {d: {m: [] for m in methods} for d in args.directions.split(",")}
+    for _ in range(args.repeats):
+        for direction, per in runs.items():
+            for method in methods:
+                load = os.getloadavg()[0]
+                out = subprocess.run([sys.executable, __file__, *child, "--one", method, direction], check=True,
+                                     capture_output=True, text=True).stdout.strip().splitlines()[-1]
+                per[method].append({**json.loads(out), "load_1min_before": load})
+                print(direction, method, per[method][-1], file=sys.stderr, flush=True)
+    rows = {d: {m: median_row(r) for m, r in per.items()} for d, per in runs.items()}
     import torch
 
     device = torch.cuda.get_device_name() if args.accelerator == "gpu" else f"CPU, {args.threads} thread(s)"
     result = {"device": device, "arch": args.arch, "shapes": {"audio": [1, *args.audio],
               "video": [3 * args.frames, args.size, args.size]}, "clips": args.clips, "batch_size": args.batch_size,
-              "classes": args.classes, "epochs_timed": args.epochs, "rows": rows, "table": table(rows)}
+              "classes": args.classes, "epochs_timed": args.epochs, "repeats": args.repeats,
+              "rows": rows, "table": table(rows)}
     with open(args.json, "w") as f:
         json.dump(result, f, indent=1)
     print("\n".join(result["table"]))

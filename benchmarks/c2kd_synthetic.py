@@ -10,8 +10,9 @@ distilling: the pretrained teacher and the no-KD student, their penultimate feat
 logits on the **val** split (:func:`xmodal.analysis.mfh.distill.distill_with_diagnostic`).
 Its γ̂ and prediction ("KD helps" when γ̂ > threshold) go next to the measured test
 gains of every method over w/o KD (paired: same seed, initialisation and batch order), with the true γ from the
-generator's manifest meta. Results are appended to ``--json`` after every benchmark, so a timed-out run keeps what
-it finished.
+generator's manifest meta. Results are written to ``--json`` after every benchmark, so a timed-out run keeps what
+it finished. With ``--merge`` they are added to an existing ``--json`` of the same protocol (one benchmark and
+direction per call, e.g. one lock per job on a shared machine); a rerun of a benchmark/direction replaces it.
 
     python benchmarks/c2kd_synthetic.py /tmp/synthwork/bench/hard-audio /tmp/synthwork/bench/ladder/gamma-0 \\
         --work /tmp/c2kdrest --json runs/c2kd_synthetic_evidence.json "methods=[none,kd,shake,c2kd]"
@@ -83,6 +84,23 @@ def summarise(result: dict[str, Any], methods: list[str]) -> dict[str, Any]:
     return out
 
 
+def protocol(results: dict[str, Any]) -> tuple[list[str], dict[str, int]]:
+    """What must match for two runs to share one table: the overrides (bar ``methods=``) and the split sizes."""
+    return sorted(o for o in results["overrides"] if not o.startswith("methods=")), results["sizes"]
+
+
+def merge(old: dict[str, Any], new: dict[str, Any], where: str) -> dict[str, Any]:
+    """``new``'s benchmark/direction entries added to ``old`` (a rerun replaces the entry); refuses another protocol,
+    because the gains of one table must come from one training recipe and one subsample."""
+    if protocol(old) != protocol(new):
+        raise SystemExit(f"{where}: --merge needs the same overrides (bar methods=) and --train/--val/--test; "
+                         f"file has {protocol(old)}, this run {protocol(new)} — use another --json")
+    out = {**old, "benchmarks": {k: {**v, "directions": dict(v["directions"])} for k, v in old["benchmarks"].items()}}
+    for name, entry in new["benchmarks"].items():
+        out["benchmarks"].setdefault(name, {**entry, "directions": {}})["directions"].update(entry["directions"])
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("items", nargs="+", metavar="BENCH_DIR|KEY=VALUE",
@@ -96,6 +114,8 @@ def main() -> None:
     parser.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD, help="MFH γ̂ threshold")
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default: %(default)s)")
     parser.add_argument("--json", required=True, help="results file, rewritten after every benchmark")
+    parser.add_argument("--merge", action="store_true",
+                        help="add to an existing --json of the same protocol instead of overwriting it")
     args = parser.parse_intermixed_args()
     overrides = [i for i in args.items if "=" in i]
     benchmarks = [Path(i) for i in args.items if "=" not in i]
@@ -104,6 +124,10 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sizes = {s: n for s, n in (("train", args.train), ("val", args.val), ("test", args.test)) if n > 0}
     results: dict[str, Any] = {"overrides": overrides, "sizes": sizes, "benchmarks": {}}
+    out = Path(args.json)
+    old = json.loads(out.read_text()) if args.merge and out.exists() else None
+    if old is not None:
+        merge(old, results, args.json)  # refuse a protocol mismatch before hours of training, not after
     for bench in benchmarks:
         manifest = subsample(bench, Path(args.work) / bench.name, sizes) if sizes else bench / "manifest.csv"
         meta = json.loads((bench / "manifest.json").read_text())["meta"]
@@ -117,11 +141,14 @@ def main() -> None:
                 raise SystemExit("methods: include none (the MFH diagnostic and the gains need the no-KD student)")
             splits = splits or load_splits(cfg.data)  # the same decoded clips serve both directions
             result = distill_with_diagnostic(cfg, splits, args.threshold)
-            entry["directions"][direction] = {"summary": summarise(result, list(cfg.methods)),
-                                              "seeds": result["seeds"], "splits": result["splits"]["sizes"]}
+            entry["directions"][direction] = {"methods": list(cfg.methods),
+                                              "summary": summarise(result, list(cfg.methods)),
+                                              "seeds": result["seeds"], "splits": result["splits"]["sizes"],
+                                              "diagnostic": result["diagnostic"]}
             log.info("%s %s: %s", bench.name, direction, json.dumps(entry["directions"][direction]["summary"]))
         results["benchmarks"][bench.name] = entry
-        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+        written = merge(old, results, args.json) if old is not None else results
+        out.write_text(json.dumps(written, indent=1, default=str))
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from typing import Literal
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from xmodal.data.errors import MediaError
@@ -143,3 +144,20 @@ def train_image(image: Tensor, cfg: ImageTransformConfig, gen: torch.Generator) 
     if bernoulli(gen, cfg.flip):
         clip = hflip(clip)
     return normalize(clip, cfg.mean, cfg.std)[:, 0]
+
+
+def random_resized_crop_flip(images: Tensor, gen: torch.Generator, scale: tuple[float, float] = (0.08, 1.0),
+                             ratio: tuple[float, float] = (3 / 4, 4 / 3), flip: float = 0.5) -> Tensor:
+    """Float ``(N, C, H, W)`` → ``(N, C, H, W)``: torchvision's ``RandomResizedCrop((H, W))`` then
+    ``RandomHorizontalFlip(flip)``, drawn independently per image (boxes by :func:`sample_crop`), resampled in one
+    bilinear ``grid_sample`` for the whole batch. Crop and flip commute with per-channel normalisation, so the
+    images may already be normalised."""
+    n, _, h, w = images.shape
+    theta = torch.zeros(n, 2, 3, dtype=torch.float64)
+    for i in range(n):  # scalar draws only; the pixels move in one batched call below
+        top, left, ch, cw = sample_crop(h, w, scale, ratio, gen)
+        mirror = -1.0 if bernoulli(gen, flip) else 1.0
+        theta[i, 0, 0], theta[i, 0, 2] = mirror * cw / w, (2 * left + cw) / w - 1
+        theta[i, 1, 1], theta[i, 1, 2] = ch / h, (2 * top + ch) / h - 1
+    grid = F.affine_grid(theta.to(images), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode="border", align_corners=False)

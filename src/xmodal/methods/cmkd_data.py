@@ -7,8 +7,11 @@ C²KD CREMA-D script validates on test) is refused.
 
 Inputs follow C²KD App. C.1: the audio through a front-end (the linear STFT, 257 bins, window 512, overlap 353 by
 default), ``frames`` video frames stacked into channels (3·frames) for 2-D backbones as the official code does.
-Clips are decoded into memory once (centred, no augmentation); that suits CPU-sized sets and the paper's
-CREMA-D/AVE at reduced sizes, not VGGSound at full size.
+Clips are decoded into memory once (centred); that suits CPU-sized sets and the paper's CREMA-D/AVE at reduced
+sizes, not VGGSound at full size. Training batches then get App. C.1's "random cropping and flipping" of the
+visual input (``augment="crop_flip"``, :class:`CropFlipCollate`: the official code's torchvision
+``RandomResizedCrop`` + ``RandomHorizontalFlip``, drawn per frame), cut from the stored centre crop rather than the
+full frame; ``augment="none"`` trains on the stored frames.
 
 Image–text indexes (CrisisMMD, the synthetic image–text benchmark: rows with ``text``) give ``"image"`` (the eval
 transform of :mod:`xmodal.data.images`: short side to ``size / crop_fraction``, centre crop ``size``, ImageNet
@@ -30,7 +33,13 @@ import torch
 from xmodal.config import ConfigError
 from xmodal.data.dataset import AVDataset, DatasetIndex, resolve_index, row_path
 from xmodal.data.features import LinearSTFTConfig, LogMelConfig
-from xmodal.data.images import ImageTransformConfig, decode_images, eval_image, summarize_skipped
+from xmodal.data.images import (
+    ImageTransformConfig,
+    decode_images,
+    eval_image,
+    random_resized_crop_flip,
+    summarize_skipped,
+)
 from xmodal.data.views import EvalConfig, EvalTransform
 
 log = logging.getLogger(__name__)
@@ -58,6 +67,7 @@ class DistillDataConfig:
     text_max_length: int = 64
     vocab_size: int = 30522  # WordPiece vocabulary trained on the train split (BERT-base's size)
     text_model: str | None = None  # a local pretrained BERT directory: its vocabulary (and, in the run, weights)
+    augment: Literal["crop_flip", "none"] = "crop_flip"  # App. C.1 training augmentation of the video input
 
     def validate(self) -> None:
         if not self.manifest:
@@ -98,6 +108,25 @@ class _Rows(torch.utils.data.Dataset):
     def __getitem__(self, i: int) -> dict[str, Any]:
         out = {k: v[i] for k, v in self.part.items() if isinstance(v, torch.Tensor)}
         return {**out, "index": i}
+
+
+class CropFlipCollate:
+    """Training batches with C²KD App. C.1's visual augmentation: each stored frame of ``batch["video"]`` (``(B,
+    3·frames, H, W)``) gets its own ``RandomResizedCrop((H, W))`` (scale 0.08–1, ratio 3/4–4/3) and horizontal flip,
+    as the official datasets apply the torchvision transform frame by frame. The generator is seeded, so every
+    method of one seed trains on the same augmented batches (paired comparison)."""
+
+    def __init__(self, seed: int) -> None:
+        self.gen = torch.Generator().manual_seed(seed)
+
+    def __call__(self, rows: list[dict[str, Any]]) -> dict[str, Any]:
+        batch = torch.utils.data.default_collate(rows)
+        video = batch.get("video")
+        if isinstance(video, torch.Tensor):
+            b, c, h, w = video.shape
+            frames = random_resized_crop_flip(video.reshape(b * c // 3, 3, h, w), self.gen)
+            batch["video"] = frames.reshape(b, c, h, w)
+        return batch
 
 
 def carve_validation(ids: list[str], fraction: float, seed: int, groups: str) -> np.ndarray:

@@ -25,7 +25,7 @@ from xmodal.config import ConfigError, to_dict
 from xmodal.eval.selection import mean_std
 from xmodal.methods.c2kd import C2KD, C2KDConfig
 from xmodal.methods.cmkd_baselines import BaselineKD, BaselineKDConfig
-from xmodal.methods.cmkd_data import DistillDataConfig, Splits, load_splits
+from xmodal.methods.cmkd_data import CropFlipCollate, DistillDataConfig, Splits, load_splits
 from xmodal.models.cnn import SmallCNN
 from xmodal.models.resnet import resnet18, resnet50
 from xmodal.models.shufflenet import shufflenet_v2
@@ -130,11 +130,13 @@ class SelectOnVal(L.Callback):
 
 def train_and_select(module: L.LightningModule, net: nn.Module, train: torch.utils.data.Dataset,
                      val: torch.utils.data.Dataset, epochs: int, select_from: int, batch_size: int, seed: int,
-                     accelerator: str) -> dict[str, Any]:
-    """Fit ``module`` on ``train``, validate on ``val`` each epoch, restore ``net`` to the selected epoch."""
+                     accelerator: str, augment: bool = False) -> dict[str, Any]:
+    """Fit ``module`` on ``train`` (``augment``: :class:`CropFlipCollate` on the training batches), validate on
+    ``val`` each epoch, restore ``net`` to the selected epoch."""
     select = SelectOnVal(net, select_from)
     loader = torch.utils.data.DataLoader(train, batch_size=batch_size, shuffle=True,
-                                         generator=torch.Generator().manual_seed(seed))
+                                         generator=torch.Generator().manual_seed(seed),
+                                         collate_fn=CropFlipCollate(seed) if augment else None)
     val_loader = torch.utils.data.DataLoader(val, batch_size=256)
     trainer = L.Trainer(max_epochs=epochs, accelerator=accelerator, devices=1, logger=False,
                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
@@ -197,11 +199,12 @@ def run_seed(cfg: DistillRunConfig, splits: Splits, seed: int, inspect: Inspect 
         raise ConfigError(f"student_modality: {s_key} → needs {s_key} and {t_key}; the data has {splits.modalities}")
     example = {key: train[key][:8] for key in (s_key, t_key)}
     L.seed_everything(seed, verbose=False)
+    augment = cfg.data.augment == "crop_flip" and "video" in splits.modalities
     teacher = _net(cfg, cfg.teacher_arch, train[t_key], splits, k)
     t_cfg = BaselineKDConfig(kind="none", student_key=t_key, lr_schedule=cfg.baseline.lr_schedule)
     t_run = train_and_select(BaselineKD(teacher, None, t_cfg, cfg.optim, batch_size=cfg.batch_size), teacher,
                              splits.dataset("train"), splits.dataset("val"), cfg.teacher_epochs, cfg.select_from,
-                             cfg.batch_size, seed, cfg.accelerator)
+                             cfg.batch_size, seed, cfg.accelerator, augment)
     out: dict[str, Any] = {"seed": seed, "teacher": {**t_run, "test_acc": accuracy(teacher, test, t_key)}}
     if inspect is not None:
         inspect(seed, "teacher", teacher)
@@ -212,7 +215,7 @@ def run_seed(cfg: DistillRunConfig, splits: Splits, seed: int, inspect: Inspect 
         student = _net(cfg, cfg.student_arch, train[s_key], splits, k)
         module = _student_module(cfg, method, student, teacher, example)
         run = train_and_select(module, student, splits.dataset("train"), splits.dataset("val"), cfg.epochs,
-                               cfg.select_from, cfg.batch_size, seed + 1, cfg.accelerator)
+                               cfg.select_from, cfg.batch_size, seed + 1, cfg.accelerator, augment)
         module.remove_taps()
         out[method] = {**run, "test_acc": accuracy(student, test, s_key)}
         if inspect is not None:

@@ -187,3 +187,29 @@ def test_shake_runs_from_the_image_text_configs(bench: Path) -> None:
     cfg = _cfg("t2i", bench, "methods=[shake]", "baseline.shake_layers=[hidden.0, hidden.1]")
     result = run_distill(cfg, load_splits(cfg.data))
     assert set(result["summary"]) == {"teacher", "shake"} and 0.0 <= result["summary"]["shake"]["test_mean"] <= 100.0
+
+
+@pytest.mark.parametrize("direction", ["t2i", "i2t"])
+def test_the_crisismmd_configs_shake_levels_build_on_their_networks(direction: str) -> None:
+    """BERT-base depth (12 layers, narrow) and ShuffleNet V2 ×1.0 take the shipped ``baseline.shake_layers`` and end
+    in the teacher's classifier (the last level has its input width)."""
+    from xmodal.methods.cmkd_baselines import BaselineKD
+    from xmodal.models.text import BertClassifier, BertSpec, build_bert
+    from xmodal.training.optim import OptimConfig
+
+    cfg = load_config(DistillRunConfig, config_path(f"c2kd/crisismmd_{direction}"), ["data.root=/nowhere"])
+    assert "shake" in cfg.methods
+    bert = BertClassifier(build_bert(BertSpec(vocab_size=50, hidden_size=16, num_hidden_layers=12,
+                                              num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)),
+                          5, pad_id=0)
+    cnn = build_net("shufflenet_v2", 3, 5, (4, 8, 8))
+    teacher, student = (bert, cnn) if direction == "t2i" else (cnn, bert)
+    ids = torch.randint(1, 50, (2, 12))
+    batch = {"image": torch.randn(2, 3, 64, 64), "text": ids, "label": torch.tensor([0, 4])}
+    base = copy.deepcopy(cfg.baseline)
+    base.kind, base.student_key, base.teacher_key = "shake", cfg.student_modality, cfg.teacher_modality
+    module = BaselineKD(student, teacher, base, OptimConfig(), example=batch)
+    assert module.shadow is not None and module.shadow.fc is None
+    assert module.shadow.out_features == (16 if direction == "t2i" else 1024)
+    module.eval()
+    assert torch.isfinite(module.compute_losses(batch, "train")["kd"])

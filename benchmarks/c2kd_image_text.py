@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -67,7 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print(f"\nwall clock: {seconds:.0f} s")
     if args.json:
-        Path(args.json).write_text(json.dumps({"rows": rows, "seconds": seconds, "argv": argv}, indent=2) + "\n")
+        used = sys.argv[1:] if argv is None else argv  # the command line as run, so the JSON says how it was made
+        Path(args.json).write_text(json.dumps({"rows": rows, "seconds": seconds, "argv": used}, indent=2) + "\n")
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -19,7 +20,7 @@ from xmodal.config import load_config
 from xmodal.configs import config_path
 from xmodal.data.synth.image_text import ImageTextConfig, generate_image_text
 from xmodal.methods.cmkd_data import load_splits
-from xmodal.methods.cmkd_run import DistillRunConfig, build_text_net, proxy_layer, run_distill
+from xmodal.methods.cmkd_run import DistillRunConfig, build_net, build_text_net, proxy_layer, run_distill
 
 TINY = ["text.hidden_size=16", "text.num_hidden_layers=2", "text.intermediate_size=32", "text.num_attention_heads=2",
         "small_widths=[4, 8, 8]", "epochs=1", "teacher_epochs=1", "select_from=0", "seeds=[1]", "batch_size=16",
@@ -135,3 +136,80 @@ def test_c2kd_between_bert_and_shufflenet_computes_every_term(bench: Path) -> No
     assert all(torch.isfinite(v) for v in terms.values())
     sum(terms.values()).backward()
     assert teacher.bert.encoder.layer[0].attention.self.query.weight.grad is not None  # the teacher trains (Ours†)
+
+
+@pytest.mark.parametrize("direction", ["t2i", "i2t"])
+def test_shake_shadow_head_on_a_bert_teacher_and_a_cnn_teacher(bench: Path, direction: str) -> None:
+    """SHAKE on image–text pairs: a BERT teacher's hidden.<i> token maps (T→I) or a CNN teacher's stages (I→T) feed
+    the shadow head, which ends in the teacher's detached classifier; with a BERT teacher the head's average runs
+    over the real tokens only (appending pads changes nothing), and the head trains while the teacher stays put."""
+    from xmodal.methods.cmkd_baselines import BaselineKD
+    from xmodal.training.optim import OptimConfig
+
+    cfg = _cfg(direction, bench, "baseline.shake_layers=[hidden.0, hidden.1]" if direction == "t2i" else "epochs=1")
+    splits = load_splits(cfg.data)
+    train = splits.data["train"]
+    batch = {"image": train["image"][:8], "text": train["text"][:8], "label": train["label"][:8]}
+    text_net = build_text_net(cfg.text, splits, splits.num_classes, None)
+    image_net = build_net("small", 3, splits.num_classes, (4, 8, 8))
+    teacher, student = (text_net, image_net) if direction == "t2i" else (image_net, text_net)
+    base = copy.deepcopy(cfg.baseline)
+    base.kind, base.student_key, base.teacher_key = "shake", cfg.student_modality, cfg.teacher_modality
+    module = BaselineKD(student, teacher, base, OptimConfig(optimizer="sgd", lr=0.1), example=batch)
+    head = module.shadow
+    assert head is not None and head.fc is None and head.dims == (1 if direction == "t2i" else 2)
+    module.eval()
+    terms = module.compute_losses(batch, "train")
+    assert set(terms) == {"ce", "kd"} and all(torch.isfinite(v) for v in terms.values())
+    if direction == "t2i":  # 16 channels of hidden.0/1 = the classifier's input; pads are not averaged in
+        assert [d[0].kernel_size for d in head.down] == [(3,)] and head.out_features == 16
+        feats = [module._t_taps.features[n] for n in ("hidden.0", "hidden.1")]
+        h = head(feats, text_net.classifier.weight, text_net.classifier.bias, mask=batch["text"] != text_net.pad_id)
+        padded = dict(batch, text=torch.nn.functional.pad(batch["text"], (0, 6), value=text_net.pad_id))
+        module.compute_losses(padded, "train")
+        feats = [module._t_taps.features[n] for n in ("hidden.0", "hidden.1")]
+        h_padded = head(feats, text_net.classifier.weight, text_net.classifier.bias,
+                        mask=padded["text"] != text_net.pad_id)
+        assert torch.allclose(h, h_padded, atol=1e-4)
+    before = {k: v.clone() for k, v in teacher.state_dict().items()}
+    head_before = head.out[0].weight.clone()
+    module.train()
+    opt = torch.optim.SGD([p for p in module.parameters() if p.requires_grad], lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        sum(module.compute_losses(batch, "train").values()).backward()
+        opt.step()
+    assert all(torch.equal(v, before[k]) for k, v in teacher.state_dict().items())
+    assert not torch.equal(head.out[0].weight, head_before)
+
+
+def test_shake_runs_from_the_image_text_configs(bench: Path) -> None:
+    cfg = _cfg("t2i", bench, "methods=[shake]", "baseline.shake_layers=[hidden.0, hidden.1]")
+    result = run_distill(cfg, load_splits(cfg.data))
+    assert set(result["summary"]) == {"teacher", "shake"} and 0.0 <= result["summary"]["shake"]["test_mean"] <= 100.0
+
+
+@pytest.mark.parametrize("direction", ["t2i", "i2t"])
+def test_the_crisismmd_configs_shake_levels_build_on_their_networks(direction: str) -> None:
+    """BERT-base depth (12 layers, narrow) and ShuffleNet V2 ×1.0 take the shipped ``baseline.shake_layers`` and end
+    in the teacher's classifier (the last level has its input width)."""
+    from xmodal.methods.cmkd_baselines import BaselineKD
+    from xmodal.models.text import BertClassifier, BertSpec, build_bert
+    from xmodal.training.optim import OptimConfig
+
+    cfg = load_config(DistillRunConfig, config_path(f"c2kd/crisismmd_{direction}"), ["data.root=/nowhere"])
+    assert "shake" in cfg.methods
+    bert = BertClassifier(build_bert(BertSpec(vocab_size=50, hidden_size=16, num_hidden_layers=12,
+                                              num_attention_heads=2, intermediate_size=32, max_position_embeddings=32)),
+                          5, pad_id=0)
+    cnn = build_net("shufflenet_v2", 3, 5, (4, 8, 8))
+    teacher, student = (bert, cnn) if direction == "t2i" else (cnn, bert)
+    ids = torch.randint(1, 50, (2, 12))
+    batch = {"image": torch.randn(2, 3, 64, 64), "text": ids, "label": torch.tensor([0, 4])}
+    base = copy.deepcopy(cfg.baseline)
+    base.kind, base.student_key, base.teacher_key = "shake", cfg.student_modality, cfg.teacher_modality
+    module = BaselineKD(student, teacher, base, OptimConfig(), example=batch)
+    assert module.shadow is not None and module.shadow.fc is None
+    assert module.shadow.out_features == (16 if direction == "t2i" else 1024)
+    module.eval()
+    assert torch.isfinite(module.compute_losses(batch, "train")["kd"])

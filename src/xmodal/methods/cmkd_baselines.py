@@ -53,7 +53,8 @@ class BaselineKDConfig:
     """Each loss's own hyper-parameters default to its official code's; ``temperature=None`` takes the kind's
     default (:data:`DEFAULT_TEMPERATURE`). ``feature_pairs`` (student layer, teacher layer) serve fitnets (first
     pair) and review. ``shake_layers`` are the teacher levels the shadow head fuses (official SHAKE: every stage
-    output; the last one's width must be the teacher classifier's input when ``shake_classifier="teacher"``)."""
+    output; for a BERT teacher its ``hidden.<i>`` token maps); the last one's width must be the teacher
+    classifier's input when ``shake_classifier="teacher"``."""
 
     kind: BaselineKind = "kd"
     student_key: str = "video"
@@ -171,10 +172,10 @@ class BaselineKD(BaseMethod):
 
     def _build_shadow(self, num_classes: int) -> ShadowHead:
         feats = [self._t_taps.features[name] for name in self.cfg.shake_layers]
-        if any(f.ndim != 4 for f in feats):
-            raise ConfigError(f"method.shake_layers: {list(self.cfg.shake_layers)} must all be 2-D conv maps "
-                              f"(got ranks {[f.ndim for f in feats]})")
-        shapes = [(f.shape[1], f.shape[2], f.shape[3]) for f in feats]
+        if len({f.ndim for f in feats}) != 1 or feats[0].ndim not in (3, 4):
+            raise ConfigError(f"method.shake_layers: {list(self.cfg.shake_layers)} must all be 2-D conv maps or all "
+                              f"(B, C, L) token maps such as BERT's hidden.<i> (got ranks {[f.ndim for f in feats]})")
+        shapes = [tuple(f.shape[1:]) for f in feats]
         if self.cfg.shake_classifier == "own":
             return ShadowHead(shapes, num_classes)
         fc = self._teacher_classifier()
@@ -238,17 +239,27 @@ class BaselineKD(BaseMethod):
         w = self.cfg.review_warmup_epochs
         return min(1.0, self.current_epoch / w) if w > 0 else 1.0
 
-    def _shake(self, s: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _token_mask(self, t_input: torch.Tensor) -> torch.Tensor | None:
+        """The real-token mask of a text teacher's input (ids ≠ its ``pad_id``), so the shadow head averages over
+        real tokens only; ``None`` for image, audio and video teachers."""
+        pad_id = getattr(self.teacher, "pad_id", None)
+        if pad_id is None or t_input.ndim != 2 or t_input.is_floating_point():
+            return None
+        return t_input != pad_id
+
+    def _shake(self, s: torch.Tensor, t: torch.Tensor, y: torch.Tensor, t_input: torch.Tensor
+               ) -> dict[str, torch.Tensor]:
         """SHAKE's terms; with ``shake_logit_norm`` every logit (the student's CE included) is layer-normalised,
         as the official loop does for all its methods (off by default: it is part of that loop, not of SHAKE, our
         other baselines do not have it, and on small nets it wrecks the first steps — docs/methods/c2kd.md)."""
         assert self.shadow is not None
         feats = [self._t_taps.features[name] for name in self.cfg.shake_layers]
+        mask = self._token_mask(t_input)
         if self.shadow.fc is None:
             fc = self._teacher_classifier()
-            h = self.shadow(feats, fc.weight, fc.bias)
+            h = self.shadow(feats, fc.weight, fc.bias, mask=mask)
         else:
-            h = self.shadow(feats)
+            h = self.shadow(feats, mask=mask)
         if self.cfg.shake_logit_norm:
             s, t, h = layer_norm_logits(s), layer_norm_logits(t), layer_norm_logits(h)
         temp = self.cfg.temperature or DEFAULT_TEMPERATURE["shake"]
@@ -262,7 +273,7 @@ class BaselineKD(BaseMethod):
         with torch.no_grad():
             t_logits = self.teacher(batch[self.cfg.teacher_key])
         if self.cfg.kind == "shake":
-            return self._shake(s_logits, t_logits, y)
+            return self._shake(s_logits, t_logits, y, batch[self.cfg.teacher_key])
         return {"ce": F.cross_entropy(s_logits, y), "kd": self._kd(s_logits, t_logits, y)}
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:

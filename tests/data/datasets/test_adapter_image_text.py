@@ -16,42 +16,79 @@ from xmodal.data.datasets.mmimdb import AREVALO_GENRES, load_mmimdb
 from xmodal.eval.metrics import multilabel_scores
 
 Write = Callable[[Path, str], Path]
-ROWS = {  # split file → (event, tweet id, image k, text, label)
-    "train": [("hurricane_harvey", "901646074527535105", 0, "Flooded road near Houston #Harvey", "vehicle_damage"),
-              ("hurricane_harvey", "901646074527535105", 1, "Flooded road near Houston #Harvey", "vehicle_damage"),
+ROWS = {  # split file → (event, tweet id, image k, text, label); the agreed-label files hold five label strings
+    "train": [("hurricane_harvey", "901646074527535105", 0, "Flooded road near Houston #Harvey",
+               "infrastructure_and_utility_damage"),
+              ("hurricane_harvey", "901646074527535105", 1, "Flooded road near Houston #Harvey",
+               "infrastructure_and_utility_damage"),
               ("mexico_earthquake", "910573165327470593", 0, "Volunteers carry water", "not_humanitarian")],
     "dev": [("srilanka_floods", "867436545264857088", 0, "Rescue teams reached the village",
              "rescue_volunteering_or_donation_effort")],
-    "test": [("iraq_iran_earthquake", "930106446453002240", 0, "Two dead in Kermanshah", "injured_or_dead_people")],
+    "test": [("iraq_iran_earthquake", "930106446453002240", 0, "Two dead in Kermanshah", "affected_individuals")],
+}
+ALL_ROWS = {  # the "all" files keep the three labels the agreed-label split merged away
+    "train": [("hurricane_irma", "906000000000000001", 0, "Cars under water", "vehicle_damage"),
+              ("hurricane_irma", "906000000000000002", 0, "Family missing since Sunday", "missing_or_found_people"),
+              ("hurricane_irma", "906000000000000003", 0, "Shelter opens downtown", "other_relevant_information")],
+    "dev": [("mexico_earthquake", "910573165327470594", 0, "Two injured", "injured_or_dead_people")],
+    "test": [("mexico_earthquake", "910573165327470595", 0, "Road cracked", "infrastructure_and_utility_damage")],
 }
 
 
-def _crisismmd(root: Path, write: Write) -> Path:
-    for split, rows in ROWS.items():
+def _crisismmd(root: Path, write: Write, label_set: str = "agreed") -> Path:
+    folder, pattern = (("crisismmd_datasplit_agreed_label", "task_humanitarian_text_img_agreed_lab_{}.tsv")
+                       if label_set == "agreed" else ("crisismmd_datasplit_all", "task_humanitarian_text_img_{}.tsv"))
+    for split, rows in (ROWS if label_set == "agreed" else ALL_ROWS).items():
         lines = ["\t".join(COLUMNS)]
         for event, tweet, k, text, label in rows:
             image = f"data_image/{event}/27_8_2017/{tweet}_{k}.jpg"
             lines.append("\t".join([event, tweet, f"{tweet}_{k}", text, image, label, label, label, "Positive"]))
             (root / image).parent.mkdir(parents=True, exist_ok=True)
             Image.new("RGB", (8, 6), (200, 10, 10)).save(root / image)
-        write(root / "crisismmd_datasplit_agreed_label" / f"task_humanitarian_text_img_agreed_lab_{split}.tsv",
-              "\n".join(lines) + "\n")
+        write(root / folder / pattern.format(split), "\n".join(lines) + "\n")
     return root
 
 
-def test_crisismmd_reads_the_agreed_split_with_the_c2kd_classes(tmp_path: Path, write: Write) -> None:
+def test_crisismmd_reads_the_agreed_split_with_its_five_classes(tmp_path: Path, write: Write) -> None:
     root = _crisismmd(tmp_path / "CrisisMMD_v2.0", write)
     index = load_crisismmd(tmp_path, check_files=True)  # the folder holding CrisisMMD_v2.0 works too
-    assert len(index.classes) == 8 and index.classes[-1] == "not_relevant_or_cant_judge"
+    assert index.classes == ["infrastructure_and_utility_damage", "rescue_volunteering_or_donation_effort",
+                             "affected_individuals", "other_relevant_information", "not_relevant_or_cant_judge"]
     assert [r.split for r in index.rows] == ["train", "train", "train", "val", "test"]
     first = index.rows[0]
     assert first.id == "901646074527535105_0" and first.text.startswith("Flooded road")
-    assert first.labels == [index.classes.index("vehicle_damage")] and Path(first.path).is_file()
-    assert index.rows[2].labels == [7] and index.meta["missing_files"] == 0
-    assert index.meta["official_sizes"] == {"total": 8079}
+    assert first.labels == [0] and Path(first.path).is_file()
+    assert [r.labels[0] for r in index.rows] == [0, 0, 4, 1, 2] and index.meta["missing_files"] == 0
+    assert index.meta["official_sizes"] == {"train": 6126, "val": 998, "test": 955, "total": 8079}
+    assert index.meta["absent_classes"] == ["other_relevant_information"]  # this tiny tree has no such row
+    eight = load_crisismmd(root, label_map="c2kd")  # C²KD App. A's list: three classes the agreed files never hold
+    assert len(eight.classes) == 8 and eight.classes[-1] == "not_relevant_or_cant_judge"
+    assert {"vehicle_damage", "injured_or_dead_people", "missing_or_found_people"} <= set(eight.meta["absent_classes"])
+    assert any("classes without a sample" in note for note in eight.meta["notes"])
     merged = load_crisismmd(root, label_map="merged")
     assert len(merged.classes) == 6 and merged.rows[-1].labels == [merged.classes.index("affected_individuals")]
     assert "crisismmd" in REGISTRY and len(load("crisismmd", root).rows) == 5
+
+
+def test_crisismmd_label_maps_on_the_all_files(tmp_path: Path, write: Write) -> None:
+    """Each of the release's eight label strings lands where its map says: the agreed-label merge (Ofli et al.
+    2020) gives five classes, C²KD's list eight, the CVPR 2020 re-implementation's merge six."""
+    root = _crisismmd(tmp_path, write, label_set="all")
+    five = load_crisismmd(root, label_set="all")
+    assert [five.classes[r.labels[0]] for r in five.rows] == [
+        "infrastructure_and_utility_damage", "affected_individuals", "other_relevant_information",
+        "affected_individuals", "infrastructure_and_utility_damage"]
+    eight = load_crisismmd(root, label_set="all", label_map="c2kd")
+    assert [eight.classes[r.labels[0]] for r in eight.rows] == [
+        "vehicle_damage", "missing_or_found_people", "other_relevant_information", "injured_or_dead_people",
+        "infrastructure_and_utility_damage"]
+    six = load_crisismmd(root, label_set="all", label_map="merged")
+    assert [six.classes[r.labels[0]] for r in six.rows] == [
+        "vehicle_damage", "affected_individuals", "other_relevant_information", "affected_individuals",
+        "infrastructure_and_utility_damage"]
+    assert five.meta["official_sizes"] == {} and five.meta["label_set"] == "all"
+    with pytest.raises(ValueError, match="label_map must be one of"):
+        load_crisismmd(root, label_set="all", label_map="eight")  # type: ignore[arg-type]
 
 
 def test_crisismmd_bad_rows_name_file_and_line(tmp_path: Path, write: Write) -> None:

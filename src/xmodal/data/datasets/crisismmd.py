@@ -12,12 +12,21 @@ label_text label_image label_text_image``; ``image`` is the image's path relativ
 humanitarian label (in the agreed-label split the text and image annotators agreed on it). A tweet with several
 images gives several rows (ids are the ``image_id``, one per image). ``dev`` is our ``val``.
 
-Classes (``label_map``): ``"c2kd"`` (default) are the eight humanitarian categories C²KD App. A lists, in its order
-— infrastructure and utility damage, vehicle damage, rescue/volunteering/donation effort, injured or dead people,
-affected individuals, missing or found people, other relevant information, not relevant or can't judge — the
-release's label strings mapped one to one (``not_humanitarian`` is the release's name for "not relevant or can't
-judge"). ``"merged"`` is the six-class merge of Abavisani et al. (CVPR 2020) code (injured/dead and missing/found
-people into affected individuals). A label outside the map is an error naming the file and line.
+Classes (``label_map``). The release's humanitarian annotation has eight categories, and C²KD App. A lists all
+eight, but the agreed-label files — the 8,079 pairs App. A counts (6,126 train / 998 dev / 955 test) — hold only
+five label strings: the split's authors (Ofli, Alam and Imran, "Analysis of Social Media Data using Multimodal
+Deep Learning for Disaster Response", ISCRAM 2020, arXiv:2004.11838) merged vehicle damage into infrastructure and
+utility damage, and injured or dead people and missing or found people into affected individuals.
+
+* ``"agreed"`` (default): those five classes, in App. A's order; the three merged strings (present in the
+  ``all`` files) map onto their targets, so both label sets give the same five-class task.
+* ``"c2kd"``: App. A's eight categories one to one (``not_humanitarian`` is the release's name for "not relevant
+  or can't judge"); on the agreed-label files three of them have no sample (the loader notes which).
+* ``"merged"``: six classes, the ``task2_merged`` map of a public re-implementation of Abavisani et al.
+  ("Multimodal Categorization of Crisis Events in Social Media", CVPR 2020), which reads the ``all`` files:
+  injured/dead and missing/found people into affected individuals, vehicle damage kept.
+
+A label outside the map is an error naming the file and line.
 """
 
 from __future__ import annotations
@@ -41,23 +50,24 @@ C2KD_CLASSES: tuple[tuple[str, str], ...] = (  # (class name, release label stri
     ("not_relevant_or_cant_judge", "not_humanitarian"),
 )
 MERGED_INTO = {"injured_or_dead_people": "affected_individuals", "missing_or_found_people": "affected_individuals"}
+AGREED_INTO = {**MERGED_INTO, "vehicle_damage": "infrastructure_and_utility_damage"}  # Ofli et al. 2020
+MERGES: dict[str, dict[str, str]] = {"agreed": AGREED_INTO, "c2kd": {}, "merged": MERGED_INTO}
 COLUMNS = ("event_name", "tweet_id", "image_id", "tweet_text", "image", "label", "label_text", "label_image",
            "label_text_image")
 _FOLDERS = {"agreed": ("crisismmd_datasplit_agreed_label", "task_humanitarian_text_img_agreed_lab_{}.tsv"),
             "all": ("crisismmd_datasplit_all", "task_humanitarian_text_img_{}.tsv")}
 _SPLIT_FILE = {"train": "train", "val": "dev", "test": "test"}
-OFFICIAL_SIZES = {"total": 8079}  # C²KD App. A: 8,079 aligned images and texts (agreed-label humanitarian task)
+# the agreed-label humanitarian split (Ofli et al. 2020); the total is C²KD App. A's 8,079 aligned images and texts
+OFFICIAL_SIZES = {"train": 6126, "val": 998, "test": 955, "total": 8079}
 
 
 def label_table(label_map: str) -> tuple[list[str], dict[str, int]]:
     """(class names, release label string → class index) of a ``label_map``."""
-    if label_map == "c2kd":
-        return [c for c, _ in C2KD_CLASSES], {raw: i for i, (_, raw) in enumerate(C2KD_CLASSES)}
-    if label_map == "merged":
-        kept = [c for c, _ in C2KD_CLASSES if c not in MERGED_INTO]
-        lookup = {raw: kept.index(MERGED_INTO.get(c, c)) for c, raw in C2KD_CLASSES}
-        return kept, lookup
-    raise ValueError(f"crisismmd: label_map must be 'c2kd' or 'merged', got {label_map!r}")
+    if label_map not in MERGES:
+        raise ValueError(f"crisismmd: label_map must be one of {sorted(MERGES)}, got {label_map!r}")
+    into = MERGES[label_map]
+    kept = [c for c, _ in C2KD_CLASSES if c not in into]
+    return kept, {raw: kept.index(into.get(c, c)) for c, raw in C2KD_CLASSES}
 
 
 def _base(root: Path) -> Path:
@@ -69,7 +79,7 @@ def _base(root: Path) -> Path:
 
 def load_crisismmd(root: str | Path, split: str | None = None, *, fold: int = 1, check_files: bool = False,
                    label_set: Literal["agreed", "all"] = "agreed",
-                   label_map: Literal["c2kd", "merged"] = "c2kd") -> DatasetIndex:
+                   label_map: Literal["agreed", "c2kd", "merged"] = "agreed") -> DatasetIndex:
     """The humanitarian task's image–text pairs with the release's train/dev/test split."""
     check_fold("crisismmd", fold, 1)
     if label_set not in _FOLDERS:
@@ -99,7 +109,11 @@ def load_crisismmd(root: str | Path, split: str | None = None, *, fold: int = 1,
                                                          f"{sorted(lookup)}")
                 rows.append(ManifestRow(path=str(base / rec["image"]), labels=[lookup[rec["label"]]], split=s,
                                         id=rec["image_id"], text=rec["tweet_text"]))
+    absent = [classes[i] for i in sorted(set(range(len(classes))) - {r.labels[0] for r in rows})]
+    if absent:
+        report.note(f"classes without a sample: {', '.join(absent)} (label_map={label_map!r}; the agreed-label "
+                    "files hold five humanitarian labels, docs/data.md)")
     official = OFFICIAL_SIZES if split is None and label_set == "agreed" else {}
-    meta = {"modalities": ["image", "text"], "label_map": label_map, "label_set": label_set}
+    meta = {"modalities": ["image", "text"], "label_map": label_map, "label_set": label_set, "absent_classes": absent}
     return build_index("crisismmd", rows, classes, base, check_files=check_files, report=report,
                        official=official, meta=meta)

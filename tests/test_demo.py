@@ -47,6 +47,7 @@ def test_demo_runs_end_to_end_and_reports(tmp_path) -> None:
     mavil = again["results"]["MAViL"]
     assert set(mavil) == {"video", "audio", "fusion"} and mavil["video"]["seeds"] == 2
     assert len(mavil["video"]["per_seed"]) == 2 and mavil["video"]["std"] >= 0.0
+    assert (out / "reconstruction_mavil.png").stat().st_size > 0  # MAViL App. A Fig. 3, seed 0's stage 1
     for seed in (0, 1):
         for objective in ("xkd", "mavil"):
             assert (out / "runs" / f"seed{seed}" / objective / "checkpoints" / "last.ckpt").is_file()

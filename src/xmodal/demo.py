@@ -10,7 +10,8 @@
    cost is chosen on the validation split; the test split is scored once. Audio+video late fusion concatenates
    the L2-normalized features (Table 9). An untrained backbone of the same architecture gives the random-init
    floor (per seed).
-4. Mean ± std over seeds (:mod:`xmodal.demo_report`), ``results.json`` / ``results.md`` and the figures.
+4. Mean ± std over seeds (:mod:`xmodal.demo_report`), ``results.json`` / ``results.md`` and the figures (with
+   MAViL: ``reconstruction_mavil.png``, its masked audio and video reconstructions, MAViL App. A Fig. 3).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from xmodal.analysis.mavil_reconstruction import mavil_reconstruction_png
 from xmodal.analysis.visualize import reconstruction_png, refine_attention_png, training_curves_png
 from xmodal.config import load_config
 from xmodal.configs import config_path
@@ -238,6 +240,11 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
             first = (runs, trained)
     data = inputs.cache["xkd"]
     figures = write_figures(opts.out, first[1].get("xkd"), data, first[0])
+    if "mavil" in first[1]:  # MAViL App. A Fig. 3 on its own inputs (Kaldi fbank, 2 fps)
+        mavil_data = inputs.for_export(first[0]["MAViL"] / "export" / "audio")
+        i = first_test_clip(mavil_data)
+        figures.append(mavil_reconstruction_png(first[1]["mavil"], mavil_data["audio"][i], mavil_data["video"][i],
+                                                opts.out / "reconstruction_mavil.png"))
     timings["total_s"] = time.perf_counter() - start
     counts = {s: int((data["split"] == s).sum()) for s in ("train", "val", "test")}
     report = {
@@ -257,11 +264,15 @@ def run_demo(opts: DemoOptions) -> dict[str, Any]:
 def write_figures(out: Path, xkd: Any, data: dict[str, Any], runs: dict[str, Path]) -> list[Path]:
     figures = [training_curves_png(runs, out / "training_curves.png")]
     if xkd is not None:
-        test = np.flatnonzero(data["split"] == "test")
-        i = int(test[0]) if len(test) else 0
+        i = first_test_clip(data)
         figures.append(reconstruction_png(xkd, data["video"][i], data["audio"][i], out / "reconstruction.png"))
         figures.append(refine_attention_png(xkd, data["video"][i], data["audio"][i], out / "refine_attention.png"))
     return figures
+
+
+def first_test_clip(data: dict[str, Any]) -> int:
+    test = np.flatnonzero(data["split"] == "test")
+    return int(test[0]) if len(test) else 0
 
 
 def options_from(**kwargs: Any) -> DemoOptions:

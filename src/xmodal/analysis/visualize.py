@@ -1,5 +1,6 @@
 """Pictures of what a pretrained XKD model does: masked-input reconstructions (like XKD Fig. 5), the
-refine attention over frames (like Fig. 3) and training curves. All matplotlib with the Agg backend."""
+refine attention over frames (like Fig. 3) and training curves. All matplotlib with the Agg backend.
+:func:`reconstruction_figure` also draws MAViL's reconstructions (:mod:`xmodal.analysis.mavil_reconstruction`)."""
 
 from __future__ import annotations
 
@@ -67,16 +68,28 @@ def reconstruct(method: Any, modality: str, x: torch.Tensor, seed: int = 0) -> d
 def reconstruction_png(method: Any, video: torch.Tensor | None, audio: torch.Tensor | None, path: Path,
                        frames: int = 6) -> Path:
     """Rows: input / masked / reconstruction; video frames on the left panel, the log-mel on the right."""
+    recs = {}
+    if video is not None:
+        recs["video"] = reconstruct(method, "video", video.unsqueeze(0))
+    if audio is not None:
+        recs["audio"] = reconstruct(method, "audio", audio.unsqueeze(0))
+    return reconstruction_figure(recs, path, "masked reconstruction (XKD student + decoder)", frames=frames)
+
+
+def reconstruction_figure(recs: dict[str, dict[str, torch.Tensor]], path: Path, title: str, frames: int = 6,
+                          audio_label: str = "log-mel") -> Path:
+    """Draw ``{"video": rec, "audio": rec}`` (each ``input`` / ``masked`` / ``reconstruction`` images of one clip,
+    video ``(3, T, H, W)`` normalized, audio ``(1, F, T)``) as three rows; audio shares the input's colour range."""
     plt = _pyplot()
+    video, audio = recs.get("video"), recs.get("audio")
     cols = (frames if video is not None else 0) + (1 if audio is not None else 0)
     fig, axes = plt.subplots(3, cols, figsize=(1.6 * cols + 1, 5), squeeze=False)
     titles = ("input", "masked", "reconstruction")
     if video is not None:
-        rec = reconstruct(method, "video", video.unsqueeze(0))
-        t = rec["input"].shape[1]
+        t = video["input"].shape[1]
         picks = np.linspace(0, t - 1, frames).round().astype(int)
         for r, key in enumerate(titles):
-            rgb = _frames_rgb(rec[key])
+            rgb = _frames_rgb(video[key])
             for c, f in enumerate(picks):
                 axes[r, c].imshow(rgb[f], interpolation="nearest")
                 axes[r, c].set_xticks([])
@@ -86,16 +99,15 @@ def reconstruction_png(method: Any, video: torch.Tensor | None, audio: torch.Ten
                 if r == 0:
                     axes[r, c].set_title(f"frame {f}", fontsize=8)
     if audio is not None:
-        rec = reconstruct(method, "audio", audio.unsqueeze(0))
-        lo, hi = float(rec["input"].min()), float(rec["input"].max())
+        lo, hi = float(audio["input"].min()), float(audio["input"].max())
         for r, key in enumerate(titles):
             ax = axes[r, cols - 1]
-            ax.imshow(rec[key][0].cpu().numpy(), origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma")
+            ax.imshow(audio[key][0].cpu().numpy(), origin="lower", aspect="auto", vmin=lo, vmax=hi, cmap="magma")
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:
-                ax.set_title("log-mel", fontsize=8)
-    fig.suptitle("masked reconstruction (XKD student + decoder)")
+                ax.set_title(audio_label, fontsize=8)
+    fig.suptitle(title)
     return _save(fig, plt, path)
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from xmodal import __version__
 from xmodal.cli._common import Parser
 
-VERBS = ("data", "pretrain", "distill", "eval", "mfh", "demo", "convert", "export")
+VERBS = ("data", "pretrain", "distill", "eval", "mfh", "demo", "convert", "export", "reconstruct")
 PACKAGE = Path(__file__).resolve().parents[1]  # src/xmodal
 
 

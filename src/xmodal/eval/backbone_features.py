@@ -80,6 +80,16 @@ def weights_file(backbone_path: str | Path) -> Path:
     return p if p.suffix == ".safetensors" else Path(f"{p.with_suffix('') if p.suffix == '.json' else p}.safetensors")
 
 
+def unimodal(backbone: Any, modality: str) -> Any:
+    """The encoder of ``modality`` when ``backbone`` is a MAViL encoder stack (``export/encoder``: audio + video +
+    fusion), else ``backbone``. A one-modality protocol then sees the pre-fusion mean-pooled embedding (MAViL's
+    uni-modal feature, the one its inter-modal contrastive term aligns), the same as ``export/audio`` or
+    ``export/video``."""
+    from xmodal.models.mavil import MAViLEncoder
+
+    return backbone.encoder(modality) if isinstance(backbone, MAViLEncoder) else backbone
+
+
 def _skip_summary(entries: list[tuple[str, str]]) -> dict[str, Any]:
     from xmodal.data.collate import SkipCounter
 
@@ -163,7 +173,7 @@ def features_from_backbone(
                 loader = DataLoader(dataset, batch_size=opts.batch_size, num_workers=opts.num_workers,
                                     collate_fn=collate_samples)
             return extract_features(
-                lambda: load_backbone(backbone_path, device=opts.device), loader, modality=modality,
+                lambda: unimodal(load_backbone(backbone_path, device=opts.device), modality), loader, modality=modality,
                 device=opts.device, clips_per_video=None if train else opts.test_clips, amp_bf16=opts.amp_bf16,
                 train_passes=opts.train_passes if train else 1, split=split, pooling=opts.pooling,
                 on_pass=dataset.set_epoch, skipped=skipped, average_clips=opts.average_clips,

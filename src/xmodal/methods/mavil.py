@@ -142,6 +142,18 @@ class MAViL(BaseMethod):
             out = {k: F.layer_norm(t.float(), t.shape[-1:]) for k, t in out.items()}
         return out
 
+    def masked_forward(self, inputs: dict[str, torch.Tensor], masks: dict[str, MaskInfo]) -> tuple[
+            dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+        """The masked path of Eq. 1 / Eq. 5: the visible tokens of each modality through its encoder, both through
+        the fusion encoder (then its norm), each modality's decoder over all positions. Returns the pre-fusion
+        tokens (the contrastive terms pool them), the normed fusion outputs and the decoders' predictions
+        ``(B, N, P)`` (raw patches for raw targets, teacher features otherwise)."""
+        tokens = {mod: self.encoder.encode(mod, inputs[mod], masks[mod].ids_keep) for mod in MODALITIES}
+        a_mm, v_mm = self.encoder.fusion(tokens["audio"], tokens["video"])
+        fused = {"audio": self.encoder.fusion.norm(a_mm), "video": self.encoder.fusion.norm(v_mm)}
+        preds = {mod: self.decoders[mod](fused[mod], masks[mod].ids_restore) for mod in MODALITIES}
+        return tokens, fused, preds
+
     def compute_losses(self, batch: dict[str, Any], stage: str) -> dict[str, torch.Tensor]:
         lc = self.cfg.loss
         missing = [mod for mod in MODALITIES if not isinstance(batch.get(mod), torch.Tensor)]
@@ -150,9 +162,7 @@ class MAViL(BaseMethod):
         inputs = {mod: batch[mod] for mod in MODALITIES}
         size = inputs["audio"].shape[0]
         masks = {mod: self.maskings(mod, size, inputs[mod].device) for mod in MODALITIES}
-        tokens = {mod: self.encoder.encode(mod, inputs[mod], masks[mod][0].ids_keep) for mod in MODALITIES}
-        a_mm, v_mm = self.encoder.fusion(tokens["audio"], tokens["video"])
-        fused = {"audio": self.encoder.fusion.norm(a_mm), "video": self.encoder.fusion.norm(v_mm)}
+        tokens, fused, preds = self.masked_forward(inputs, {mod: masks[mod][0] for mod in MODALITIES})
         if self.target == "raw":
             targets = {mod: self.patchify(mod, inputs[mod]) for mod in MODALITIES}
         else:
@@ -162,8 +172,7 @@ class MAViL(BaseMethod):
             mask = masks[mod][0].mask
             if self.target != "raw" and lc.recon_tokens == "all":
                 mask = torch.ones_like(mask)
-            pred = self.decoders[mod](fused[mod], masks[mod][0].ids_restore)
-            terms[f"recon_{mod}"] = masked_mse(pred, targets[mod], mask)
+            terms[f"recon_{mod}"] = masked_mse(preds[mod], targets[mod], mask)
         if self.feature_decoders is not None:
             features = self.teacher_targets(inputs, fusion=True)
             for mod in MODALITIES:

@@ -48,3 +48,17 @@ def test_finetuned_protocol_aligns_two_unrelated_spaces() -> None:
     shuffled = pairs(audio, video[rng.permutation(300)], n_test=50)
     chance = finetuned_retrieval_eval(*shuffled, ProjectionConfig(dim=16, epochs=25, batch_size=125, lr=3e-2))
     assert chance["a2v"]["R@10"] < 0.5  # no pairing to learn: near 10/50
+
+
+def test_finetuned_protocol_trains_inside_no_grad() -> None:
+    """Called from feature-extraction code under ``torch.no_grad()``, the projections still train (before: the
+    loss had no grad_fn and backward() raised)."""
+    import torch
+
+    rng = np.random.default_rng(1)
+    latent = rng.normal(size=(120, 4))
+    a, v = pairs((latent @ rng.normal(size=(4, 6))).astype(np.float32),
+                 (latent @ rng.normal(size=(4, 5))).astype(np.float32), n_test=20)
+    with torch.no_grad():
+        out = finetuned_retrieval_eval(a, v, ProjectionConfig(dim=8, epochs=10, batch_size=50, lr=3e-2))
+    assert out["a2v"]["R@5"] > 0.5

@@ -68,7 +68,8 @@ class ProjectionConfig:
 
 def train_projections(audio: np.ndarray, video: np.ndarray, cfg: ProjectionConfig,
                       device: str = "cpu") -> tuple[nn.Linear, nn.Linear]:
-    """Two linear heads mapping paired rows ``audio[i]``, ``video[i]`` into one space (train pairs only)."""
+    """Two linear heads mapping paired rows ``audio[i]``, ``video[i]`` into one space (train pairs only). Gradients
+    are enabled here, so a caller's ``torch.no_grad()`` (feature extraction code) does not break the training."""
     if len(audio) < 2:
         raise ValueError("the fine-tuned retrieval protocol needs at least 2 training pairs")
     torch.manual_seed(cfg.seed)
@@ -77,6 +78,14 @@ def train_projections(audio: np.ndarray, video: np.ndarray, cfg: ProjectionConfi
     xa, xv = torch.from_numpy(audio).float().to(dev), torch.from_numpy(video).float().to(dev)
     pa, pv = nn.Linear(xa.shape[1], cfg.dim).to(dev), nn.Linear(xv.shape[1], cfg.dim).to(dev)
     opt = torch.optim.AdamW([*pa.parameters(), *pv.parameters()], lr=cfg.lr, weight_decay=cfg.weight_decay)
+    with torch.enable_grad():
+        _fit_projections(xa, xv, pa, pv, opt, cfg, gen)
+    return pa.eval(), pv.eval()
+
+
+def _fit_projections(xa: torch.Tensor, xv: torch.Tensor, pa: nn.Linear, pv: nn.Linear, opt: torch.optim.Optimizer,
+                     cfg: ProjectionConfig, gen: torch.Generator) -> None:
+    dev = xa.device
     for _ in range(cfg.epochs):
         perm = torch.randperm(len(xa), generator=gen).to(dev)
         for i in range(0, len(perm), cfg.batch_size):
@@ -87,7 +96,6 @@ def train_projections(audio: np.ndarray, video: np.ndarray, cfg: ProjectionConfi
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-    return pa.eval(), pv.eval()
 
 
 def finetuned_retrieval_eval(

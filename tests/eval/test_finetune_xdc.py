@@ -70,8 +70,11 @@ def test_sgd_optimizer_and_fc_only_freezes_weights_and_bn() -> None:
     cfg = finetune_preset("xdc-ucf101-fc", lr=0.04)
     model = AVClassifier({"video": _video()}, 3, head=cfg.head, freeze_backbones=cfg.freeze_backbones)
     module = FineTuner(model, cfg, 3)
-    module.trainer = type("T", (), {"estimated_stepping_batches": 80, "max_epochs": 8})()  # type: ignore[assignment]
-    opt = module.configure_optimizers()["optimizer"]
+    module.trainer = type("T", (), {"estimated_stepping_batches": 80, "max_epochs": 3})()  # type: ignore[assignment]
+    conf = module.configure_optimizers()
+    opt, factor = conf["optimizer"], conf["lr_scheduler"]["scheduler"].lr_lambdas[0]
+    # 80 steps over the preset's 8 epochs (not the engine's passes): warm-up 20 steps, then ×0.01 every 20
+    assert [factor(s) for s in (0, 19, 39, 40, 60)] == pytest.approx([0.05, 1.0, 1.0, 0.01, 1e-4])
     assert isinstance(opt, torch.optim.SGD) and opt.defaults["momentum"] == 0.9
     trained = {id(p) for g in opt.param_groups for p in g["params"]}
     assert trained == {id(p) for p in model.head.parameters()}

@@ -6,6 +6,9 @@
 ``--weighted-sampling``, ``--modality``); the card records the final configuration. The run uses the training
 engine (:mod:`xmodal.eval.finetune_engine`: ``--out`` for logs, checkpoints and auto-resume, ``--devices`` for DDP);
 ``--root DIR --dataset ucf101|hmdb51|esc50`` runs every official split. See :mod:`xmodal.eval.finetune_run`.
+A preset with a learning-rate grid (XDC Table 4: ``xdc-*``) chooses its base LR per split on a validation split
+carved from train (``--val-fraction``, ``--val-seed``), retrains on all of train and tests once
+(:mod:`xmodal.eval.finetune_select`); ``--lr`` fixes the LR instead.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from xmodal.cli._eval_inputs import (
 
 OVERRIDES = {"epochs": int, "batch_size": int, "lr": float, "test_clips": int, "label_smoothing": float,
              "mixup_alpha": float, "cutmix_alpha": float, "drop_path": float, "warmup_epochs": float,
-             "video_size": int, "spatial_crops": int}
+             "video_size": int, "spatial_crops": int, "epoch_size": int}
 
 
 def add_finetune_args(p: argparse.ArgumentParser) -> None:
@@ -53,6 +56,12 @@ def add_finetune_args(p: argparse.ArgumentParser) -> None:
                    help="classification head (xmodal.eval.finetune_heads; default: the preset's): concat-linear = "
                         "pooled features of every backbone concatenated -> dropout -> linear; mavil-fusion = MAViL's "
                         "3-block Transformer over both encoders' tokens")
+    p.add_argument("--lr-grid", metavar="LRS",
+                   help="comma-separated base LRs to choose from on a validation split carved from train (default: "
+                        "the preset's grid, e.g. xdc Table 4; --lr fixes the LR and skips the selection)")
+    p.add_argument("--val-fraction", type=float, default=0.1,
+                   help="share of each class's training rows carved out to choose the LR (default 0.1)")
+    p.add_argument("--val-seed", type=int, default=0, help="seed of the carved validation split (recorded)")
     p.add_argument("--variant", choices=["paper", "official"], default="paper",
                    help="paper values (default) or the official code's where they disagree (recorded as departures)")
     add_engine_args(p.add_argument_group("engine (the pretraining trainer: logs, checkpoints, resume, DDP)"))
@@ -113,6 +122,13 @@ def run_finetune(args: argparse.Namespace) -> int:
         over["weighted_sampling"] = args.weighted_sampling
     if args.modality:
         over["modalities"] = tuple(args.modality.split("+"))
+    if args.lr_grid is not None:
+        try:
+            over["lr_grid"] = tuple(float(v) for v in args.lr_grid.split(",") if v.strip())
+        except ValueError:
+            raise UsageError(f"--lr-grid {args.lr_grid!r}: expected numbers such as 0.001,0.01") from None
+    if args.lr is not None:
+        over["lr_grid"] = ()  # a fixed LR: nothing to select
     cfg = replace(cfg, **over)
     runs = data_manifests(args, args.out)
     if not runs:
@@ -128,6 +144,7 @@ def _train(args: argparse.Namespace, cfg: Any, runs: list[tuple[int | None, str]
     from xmodal.eval.backbone_features import weights_file
     from xmodal.eval.finetune_heads import HEADS
     from xmodal.eval.finetune_run import finetune_from_exports
+    from xmodal.eval.finetune_select import select_and_finetune
     from xmodal.eval.protocol import FeatureSpec, ProtocolCard, file_sha256
 
     start = time.perf_counter()
@@ -137,16 +154,22 @@ def _train(args: argparse.Namespace, cfg: Any, runs: list[tuple[int | None, str]
     rows, outs = [], []
     for split, manifest in runs:
         out_dir = str(Path(args.out) / f"split{split}") if args.out and split is not None else args.out
-        out = finetune_from_exports(backbones, manifest, cfg, geometry_overrides=geometry_overrides(args),
-                                    num_workers=args.workers, seed=args.seed, decode_cache=args.decode_cache,
-                                    device=args.device, head=cfg.head, out_dir=out_dir, **engine_fields(args))
+        common = {"geometry_overrides": geometry_overrides(args), "num_workers": args.workers, "seed": args.seed,
+                  "decode_cache": args.decode_cache, "device": args.device, "head": cfg.head, "out_dir": out_dir,
+                  **engine_fields(args)}
+        if cfg.lr_grid:
+            out = select_and_finetune(backbones, manifest, cfg, cfg.lr_grid, val_fraction=args.val_fraction,
+                                      val_seed=args.val_seed, **common)
+        else:
+            out = finetune_from_exports(backbones, manifest, cfg, **common)
         metric = "mAP" if out["multilabel"] else "top1"
         skipped = {k: v["count"] for k, v in out["skipped"].items()}
         rows.append({**({"split": split} if split is not None else {}), "file": manifest,
                      "manifest_sha256": out["data_sha256"], "value": out["metrics"][metric],
                      "metrics": out["metrics"], "steps": out["steps"], "train_seconds": out["seconds"],
                      "n_train": out["n_train"], "n_test": out["n_test"], "skipped_clips": skipped,
-                     "out_dir": out["out_dir"], "resumed_from": out["resumed_from"]})
+                     "out_dir": out["out_dir"], "resumed_from": out["resumed_from"],
+                     **({"lr_selection": out["lr_selection"]} if "lr_selection" in out else {})})
         outs.append(out)
         print(f"finetune{'' if split is None else f' split {split}'}: {metric} = {out['metrics'][metric]:.4f} "
               f"({out['steps']} steps, {out['n_train']} train / {out['n_test']} test videos, skipped {skipped})")
@@ -169,7 +192,7 @@ def _train(args: argparse.Namespace, cfg: Any, runs: list[tuple[int | None, str]
         protocol="finetune", features=spec, normalization="video: ImageNet mean/std; audio: log-mel mean/std",
         hyperparameters={"preset": args.preset, "variant": args.variant, **first["config"],
                          "max_steps": args.max_steps},
-        selection_rule="fixed preset (no search); the last epoch is scored once on test", seeds=[args.seed],
+        selection_rule=_selection_rule(cfg, args), seeds=[args.seed],
         dataset=args.dataset, split_files=[r["file"] for r in rows] if len(rows) > 1 else [],
         checkpoint=" + ".join(backbones.values()),
         checkpoint_sha256=" + ".join(v["sha256"] for v in extraction["backbones"].values()),
@@ -179,3 +202,12 @@ def _train(args: argparse.Namespace, cfg: Any, runs: list[tuple[int | None, str]
         card.depart(key, paper, code, ours)
     report_result(args, card, metric, rows, start)
     return 0
+
+
+def _selection_rule(cfg: Any, args: argparse.Namespace) -> str:
+    if not cfg.lr_grid:
+        return "fixed preset (no search); the last epoch is scored once on test"
+    grid = ", ".join(f"{g:g}" for g in cfg.lr_grid)
+    return (f"base LR chosen from {{{grid}}} by top-1/mAP of the last epoch on {args.val_fraction:g} of each class's "
+            f"training rows (seed {args.val_seed}, whole UCF101 groups / ESC-50 sources), ties to the smaller LR; "
+            "retrained on all training rows at that LR; the test split scored once (per split: lr_selection)")

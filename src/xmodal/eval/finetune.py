@@ -6,9 +6,11 @@
 * :func:`layer_decay_groups` — layer-wise LR decay (Bao et al. 2021, xkd Table S6/S7): a ViT exposing
   ``blocks`` gets LR·decay^(L+1−i) for layer i (embedding 0, block j → j+1, final norm and head L+1);
   other backbones form one group. Norms, biases, CLS and positional embeddings get no weight decay.
+* FC-only (XDC Table 4, ``freeze_backbones``): backbones frozen and kept in eval mode, only the head trains.
 * :class:`FineTuner` — soft-target CE with label smoothing or BCE (multi-label, or mixup per MAViL), an
   optional ``mix(inputs, targets) -> (inputs, targets)`` callable (mixup/cutmix from the data package),
-  warm-up + cosine or fixed LR per step from the preset's effective LR (MAViL: base × batch / 256), and
+  AdamW, or SGD with momentum (XDC), warm-up + cosine, fixed, or step (×γ every ``step_epochs``, XDC) LR per step
+  from the preset's effective LR (MAViL: base × batch / 256), and
   multi-view testing: a video's score is the mean of its views' softmax (sigmoid for multi-label), as XKD's official
   test averages its 3 temporal × 3 spatial views (``clip_aggregation="feature_mean"``: view features averaged
   before the head instead).
@@ -61,12 +63,25 @@ class AVClassifier(nn.Module):
     """
 
     def __init__(self, backbones: dict[str, nn.Module], num_classes: int, dropout: float = 0.0,
-                 head: str = "concat-linear", masking: dict[str, AxisGroups] | None = None, seed: int = 0) -> None:
+                 head: str = "concat-linear", masking: dict[str, AxisGroups] | None = None, seed: int = 0,
+                 freeze_backbones: bool = False) -> None:
         super().__init__()
         self.backbones = nn.ModuleDict(backbones)
-        self.head = build_head(head, {m: int(b.embed_dim) for m, b in backbones.items()}, num_classes, dropout)
+        self.head = build_head(head, {m: feature_width(b) for m, b in backbones.items()}, num_classes, dropout)
         self.masking = dict(masking or {})
         self.mask_gen = torch.Generator().manual_seed(seed)
+        self.freeze_backbones = freeze_backbones
+        if freeze_backbones:
+            self.backbones.requires_grad_(False)
+            self.backbones.eval()
+
+    def train(self, mode: bool = True) -> AVClassifier:
+        """FC-only keeps frozen backbones in eval mode, so BatchNorm statistics (XDC's ResNets) and dropout stay as
+        pretrained: freezing the weights alone would still let BN running means drift with the new data."""
+        super().train(mode)
+        if self.freeze_backbones:
+            self.backbones.eval()
+        return self
 
     def _encode(self, name: str, x: torch.Tensor) -> torch.Tensor:
         """Pooled ``(N, D)`` features for a pooled head, tokens ``(N, 1 + L, D)`` (CLS first) for a token head."""
@@ -112,6 +127,14 @@ class AVClassifier(nn.Module):
         return probs.mean(1)
 
 
+def feature_width(backbone: nn.Module) -> int:
+    """Width of ``backbone.features(x)``: a ViT's ``embed_dim`` or a ResNet's ``feature_dim`` (XDC's encoders)."""
+    width = getattr(backbone, "embed_dim", None) or getattr(backbone, "feature_dim", None)
+    if width is None:
+        raise TypeError(f"{type(backbone).__name__} has neither embed_dim nor feature_dim: the head needs its width")
+    return int(width)
+
+
 def _layer_id(rest: str, depth: int) -> int:
     m = re.match(r"blocks\.(\d+)\.", rest)
     if m:
@@ -147,6 +170,14 @@ def layer_decay_groups(
         group["params"].append(param)
         group["names"].append(name)
     return list(groups.values())
+
+
+def step_factor(step: int, warmup: int, step_size: float, gamma: float) -> float:
+    """XDC's schedule (App. C, Tables 1 and 3) as a multiple of the base LR: linear warm-up over ``warmup`` steps,
+    then × ``gamma`` every ``step_size`` steps counted after the warm-up."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return gamma ** int((step - warmup) // max(step_size, 1.0))
 
 
 def class_balanced_sampler(labels: np.ndarray, num_samples: int, eps: float = 0.01, seed: int = 0
@@ -252,14 +283,21 @@ class FineTuner(L.LightningModule):
         groups = layer_decay_groups(self.model, lr, cfg.weight_decay, cfg.layer_decay, dict(cfg.modality_lr_scale))
         for g in groups:
             g.pop("names")
-        opt = torch.optim.AdamW(groups, lr=lr, betas=cfg.betas)
+        if cfg.optimizer == "sgd":  # XDC (caffe2 SGD)
+            opt: torch.optim.Optimizer = torch.optim.SGD(groups, lr=lr, momentum=cfg.momentum)
+        else:
+            opt = torch.optim.AdamW(groups, lr=lr, betas=cfg.betas)
         total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(cfg.warmup_epochs * total / max(1, self.trainer.max_epochs or 1))
+        # With an epoch size (XDC Table 3 "es") the engine's epochs are passes over the data, not the preset's.
+        per_epoch = total / (cfg.epochs if cfg.epoch_size else max(1, self.trainer.max_epochs or 1))
+        warmup = int(cfg.warmup_epochs * per_epoch)
         floor = cfg.min_lr / lr
 
         def factor(step: int) -> float:
             if cfg.schedule == "fixed":
                 return min(1.0, (step + 1) / warmup) if warmup > 0 else 1.0
+            if cfg.schedule == "step":
+                return step_factor(step, warmup, cfg.step_epochs * per_epoch, cfg.gamma)
             return warmup_cosine(step, total, warmup, 1.0, floor)
 
         sched = torch.optim.lr_scheduler.LambdaLR(opt, factor)
@@ -279,7 +317,8 @@ def finetune(
     from xmodal.eval.finetune_engine import fit_and_test, trainer_config
     from xmodal.eval.finetune_recipe import masking_groups
 
-    model = AVClassifier(backbones, num_classes, cfg.dropout, head=head or cfg.head, masking=masking_groups(cfg))
+    model = AVClassifier(backbones, num_classes, cfg.dropout, head=head or cfg.head, masking=masking_groups(cfg),
+                         freeze_backbones=cfg.freeze_backbones)
     module = FineTuner(model, cfg, num_classes, mix)
     metrics = fit_and_test(module, train_loader, test_loader, trainer_config(cfg, **trainer_fields), out_dir,
                            run_config)

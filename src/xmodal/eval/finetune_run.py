@@ -4,12 +4,16 @@ Backbones are rebuilt from their export with the preset's drop path (xkd Tables 
 depth rates are fixed at construction, so the export's config is patched before the weights are loaded). Input
 geometry per modality comes from :func:`xmodal.eval.geometry.resolve_geometry`; with two backbones the video
 fields come from the video export and the audio fields from the audio export. The model is trained for the
-preset's epochs on ``train`` and scored once on ``test`` (no epoch or hyperparameter selection).
+preset's epochs on ``train`` (or, with an epoch size, XDC Table 3, for ``epochs × epoch_size`` clips) and scored
+once on ``test`` (no epoch selection; the base-LR selection of XDC Table 4 is :mod:`xmodal.eval.finetune_select`,
+which calls this function on a manifest without the test rows). ResNet exports (XDC) have no drop path: a preset
+asking for one is an error rather than a silently ignored setting.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -29,6 +33,17 @@ AUDIO_FIELDS = ("sample_rate", "audio_seconds", "n_mels", "hop_length", "n_fft",
                 "mel_scale", "mel_norm", "log_eps")
 
 
+NO_DROP_PATH = ("ResNet", "VideoResNet")  # XDC's CNN encoders: drop path and layer decay are ViT notions
+
+
+def epoch_size_steps(cfg: FinetuneConfig, batches_per_pass: int) -> tuple[int, int]:
+    """XDC Table 3's epoch size "es" (clips per epoch, App. C: larger than the video count because each visit
+    draws a new random clip): ``cfg.epochs`` epochs of ``es`` clips are ``ceil(epochs·es / batch)`` optimizer steps,
+    run as that many steps over enough passes of the data (each pass draws new clips); returns (steps, passes)."""
+    steps = math.ceil(cfg.epochs * int(cfg.epoch_size or 0) / cfg.batch_size)
+    return steps, math.ceil(steps / max(1, batches_per_pass))
+
+
 def load_for_finetune(path: str | Path, drop_path: float, device: str = "cpu") -> nn.Module:
     """Rebuild an export with ``drop_path`` (xmodal.models.export format) and load its weights strictly."""
     from safetensors.torch import load_file
@@ -37,6 +52,9 @@ def load_for_finetune(path: str | Path, drop_path: float, device: str = "cpu") -
     from xmodal.models.export import BUILDERS
 
     doc = export_doc(path)
+    if drop_path > 0 and doc["class"] in NO_DROP_PATH:
+        raise ValueError(f"{path}: a {doc['class']} has no stochastic depth; fine-tune it with drop_path 0 "
+                         f"(got {drop_path})")
     config = {**doc["config"], "drop_path": drop_path}
     model = BUILDERS[doc["class"]].from_config(config)
     model.load_state_dict(load_file(str(weights_file(path)), device=str(device)), strict=True)
@@ -112,6 +130,12 @@ def finetune_from_exports(
         train_loader, test_loader = build_loaders(index, cfg, geometry, num_workers=num_workers, seed=seed,
                                                   decode_cache=decode_cache)
     models = {m: load_for_finetune(p, cfg.drop_path) for m, p in backbones.items()}
+    trainer_fields = dict(trainer_fields)
+    if cfg.epoch_size:
+        steps, passes = epoch_size_steps(cfg, len(train_loader))
+        asked = trainer_fields.get("max_steps")
+        trainer_fields["max_epochs"] = passes
+        trainer_fields["max_steps"] = steps if asked is None or asked < 0 else min(asked, steps)
     gpu = device.startswith("cuda") and torch.cuda.is_available()
     tcfg = trainer_config(cfg, **{"accelerator": "gpu" if gpu else "cpu",
                                   "precision": "bf16-mixed" if gpu else "32-true", "num_workers": num_workers,

@@ -62,3 +62,10 @@ def test_finetune_cli_streams_a_shard_folder(bench: dict[str, str], shards: str,
                  "--no-weighted-sampling", "--max-steps", "1", "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["per_split"][0]["steps"] == 1 and doc["protocol"]["features"]["extraction"]["manifest"] == shards
+
+
+def test_lr_selection_asks_for_the_manifest_not_shards(bench: dict[str, str], shards: str) -> None:
+    from xmodal.eval.finetune_select import select_and_finetune
+
+    with pytest.raises(ValueError, match="carves a validation split"):
+        select_and_finetune({"video": bench["video"]}, shards, CFG, [0.01, 0.1])

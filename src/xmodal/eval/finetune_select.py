@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from xmodal.data.dataset import DatasetIndex, ManifestRow, read_manifest
+from xmodal.data.shard_format import is_shard_source
 from xmodal.eval.finetune_config import FinetuneConfig
 from xmodal.eval.finetune_run import finetune_from_exports
 from xmodal.eval.splits import write_manifest
@@ -95,6 +96,9 @@ def select_and_finetune(
     (grid, validation score per LR, chosen LR, the carve record)."""
     if not grid:
         raise ValueError("the learning-rate grid is empty")
+    if is_shard_source(str(manifest)):
+        raise ValueError(f"{manifest}: the learning-rate selection carves a validation split out of the train rows of "
+                         "a manifest; give the original files' manifest, or fix the rate with --lr to stream shards")
     index = read_manifest(manifest)
     carved, record = carve_validation(index, val_fraction, val_seed)
     with tempfile.TemporaryDirectory(prefix="xmodal-lr-select-") as tmp:

@@ -195,3 +195,14 @@ def test_handcrafted_features_and_uniform_sampler_loader(synth_manifest: Path) -
     method.labels("audio")[torch.as_tensor(data.train_rows[:1])] = 2  # a singleton cluster
     drawn = method.labels("audio")[torch.as_tensor(data.train_rows)[list(loader.sampler)]]
     assert abs(int((drawn == 2).sum()) - len(drawn) // 3) <= 1  # drawn as often as the big clusters
+
+
+@pytest.mark.parametrize("name,total", [("xdc/kinetics400", 30), ("xdc/audioset", 45)])
+def test_full_scale_configs_carry_table_2(name: str, total: int) -> None:
+    """Appendix Table 2, "All DCs": batch 32, lr 0.01, warm-up / step 10 / 10, total 30 (Kinetics) or 45
+    (AudioSet) epochs per iteration, γ = 0.01, weight decay 1e-4, early stopping."""
+    cfg = load_config(XDCConfig, config_path(name))
+    c = cfg.cluster
+    assert (cfg.trainer.batch_size, cfg.optim.lr, cfg.optim.weight_decay) == (32, 0.01, 1e-4)
+    assert (c.warmup_epochs, c.step_epochs, c.epochs, c.gamma, c.early_stop) == (10, 10, total, 0.01, True)
+    assert cfg.trainer.max_epochs == c.iterations * total

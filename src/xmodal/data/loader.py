@@ -51,8 +51,8 @@ class EpochRandomSampler(RandomSampler):
 
 @dataclass
 class ResumeState:
-    """What a loader and Lightning's copies of it share: the epoch of the live iterator, the batches the trainer has
-    processed in it (``progress`` when bound), and a restored ``{"epoch", "batches"}`` not yet applied."""
+    """What a loader and Lightning's copies of it share: the epoch of the live iterator, a restored ``{"epoch",
+    "batches"}`` not yet applied, and the batches to skip while the next iterator is being created."""
 
     epoch: int | None = None
     pending: dict[str, int] | None = None

@@ -15,7 +15,6 @@ figure is wait / (wait + step), 0 when data never holds the step up.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -23,6 +22,8 @@ import time
 import warnings
 from pathlib import Path
 from typing import Any
+
+from xmodal.cli._common import write_json
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,9 +85,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"workers {workers}, views on {aug:>6}: wait {100 * r['wait_fraction']:.1f} % of the time, "
                       f"{r['clips_per_s']:.2f} clips/s over {r['timed_batches']} batches "
                       f"(step {r['step_s']:.2f} s, wait {r['wait_s']:.2f} s, load {r['load1']:.2f})")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.json, report)
     return 0
 
 

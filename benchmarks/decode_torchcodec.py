@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from xmodal.cli._common import write_json
+
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__)
@@ -62,8 +64,7 @@ def main() -> None:
             entry["speed_vs_pyav"] = entry["clips_per_s"] / report["decoders"]["pyav"]["clips_per_s"]
         report["decoders"][name] = entry
         print(name, json.dumps(entry))
-    if args.json:
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.json, report)
 
 
 if __name__ == "__main__":

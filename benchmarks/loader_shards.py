@@ -23,7 +23,6 @@ epochs (new clip windows each, worker start included) and counts delivered clips
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -33,6 +32,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from xmodal.cli._common import write_json
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -187,9 +188,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["OMP_NUM_THREADS"] = str(args.threads)
     report = run(args)
     print_table(report)
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(report, indent=2) + "\n")
+    write_json(args.json, report)
     return 0
 
 

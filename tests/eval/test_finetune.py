@@ -2,6 +2,7 @@ import lightning.pytorch as L
 import numpy as np
 import pytest
 import torch
+from linear_backbone import LinearBackbone  # tests/eval is on sys.path (rootdir-relative test imports)
 from torch import nn
 from torch.utils.data import DataLoader
 
@@ -27,19 +28,10 @@ class TinyViT(nn.Module):
         return self.norm(h)
 
 
-class Plain(nn.Module):
-    embed_dim = 4
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.proj = nn.Linear(8, 4)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x.flatten(1))
 
 
 def test_layer_decay_groups_have_the_right_lrs() -> None:
-    model = AVClassifier({"video": TinyViT(12, depth=3), "audio": Plain()}, num_classes=5)
+    model = AVClassifier({"video": TinyViT(12, depth=3), "audio": LinearBackbone()}, num_classes=5)
     groups = layer_decay_groups(model, lr=1.0, weight_decay=0.05, layer_decay=0.5,
                                 modality_lr_scale={"video": 0.5})
     lr_of = {n: g["lr"] for g in groups for n in g["names"]}
@@ -61,7 +53,7 @@ def _loader(n: int = 64, clips: int | None = None, flat: bool = False) -> DataLo
     y = torch.arange(n) % 3
     centers = torch.randn(3, 1, 2, 2, 3, generator=g) * 2
     video = centers[y] + 0.3 * torch.randn(n, 1, 2, 2, 3, generator=g)
-    if flat:  # 8 values for the ``Plain`` backbone
+    if flat:  # 8 values for ``LinearBackbone()``
         video = video.flatten(1)[:, :8]
     if clips:
         video = video[:, None].expand(-1, clips, -1, -1, -1, -1)
@@ -106,10 +98,10 @@ def test_multiclip_logits_are_the_clip_average() -> None:
 
 
 def test_label_smoothing_and_bce() -> None:
-    module = FineTuner(AVClassifier({"video": Plain()}, 4), finetune_preset("xkd-ucf101"), num_classes=4)
+    module = FineTuner(AVClassifier({"video": LinearBackbone()}, 4), finetune_preset("xkd-ucf101"), num_classes=4)
     t = module._targets(torch.tensor([2]))
     torch.testing.assert_close(t, torch.tensor([[0.025, 0.025, 0.925, 0.025]]))
-    bce = FineTuner(AVClassifier({"video": Plain()}, 4), finetune_preset("mavil-as20k"), num_classes=4)
+    bce = FineTuner(AVClassifier({"video": LinearBackbone()}, 4), finetune_preset("mavil-as20k"), num_classes=4)
     logits, target = torch.zeros(1, 4), torch.tensor([[1.0, 0, 0, 1]])
     assert bce.loss(logits, target).item() == pytest.approx(np.log(2))
 
@@ -136,6 +128,6 @@ def test_presets_match_paper_tables() -> None:
 
 def test_finetune_helper_trains_and_tests() -> None:
     cfg = finetune_preset("xkd-esc50", modalities=("video",), warmup_epochs=0)
-    module, metrics = finetune({"video": Plain()}, _loader(32, flat=True), _loader(32, flat=True), cfg, 3,
+    module, metrics = finetune({"video": LinearBackbone()}, _loader(32, flat=True), _loader(32, flat=True), cfg, 3,
                                max_steps=2, accelerator="cpu")
     assert set(metrics) == {"top1", "top5"} and module.global_step == 2

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from linear_backbone import LinearBackbone  # tests/eval is on sys.path (rootdir-relative test imports)
 from torch import nn
 from torch.utils.data import DataLoader, Dataset
 
@@ -17,17 +18,6 @@ from xmodal.eval.finetune_config import PRESETS, FinetuneConfig, finetune_preset
 from xmodal.eval.finetune_engine import FinetuneRun, trainer_config
 from xmodal.eval.finetune_recipe import recipe_mix
 from xmodal.training.resume import ResumeMismatch
-
-
-class Plain(nn.Module):
-    embed_dim = 4
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.proj = nn.Linear(8, 4)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x.flatten(1))
 
 
 class Killed(Exception):
@@ -71,7 +61,7 @@ def _run(out: Path | None, dies_after: int | None = None, shuffle: bool = False,
          **fields: object) -> tuple[FineTuner, dict[str, float]]:
     torch.manual_seed(0)
     run = FinetuneRun(cfg, trainer_config(cfg, accelerator="cpu", **fields), {"seed": 0})
-    return finetune({"video": Plain()}, _loader(dies_after=dies_after, shuffle=shuffle), _loader(), cfg, 3,
+    return finetune({"video": LinearBackbone()}, _loader(dies_after=dies_after, shuffle=shuffle), _loader(), cfg, 3,
                     out_dir=out, run_config=run, accelerator="cpu", mix=recipe_mix(cfg, 0), **fields)
 
 
@@ -112,12 +102,12 @@ def test_resume_under_another_learning_rate_is_refused(tmp_path: Path) -> None:
                             test_clips=1)
     run = FinetuneRun(other, trainer_config(other, accelerator="cpu"), {"seed": 0})
     with pytest.raises(ResumeMismatch, match=r"finetune\.lr"):
-        finetune({"video": Plain()}, _loader(), _loader(), other, 3, out_dir=tmp_path, run_config=run,
+        finetune({"video": LinearBackbone()}, _loader(), _loader(), other, 3, out_dir=tmp_path, run_config=run,
                  accelerator="cpu")
 
 
 def test_multiclip_test_scores_are_the_mean_of_the_clips_softmax() -> None:
-    model = AVClassifier({"video": Plain()}, num_classes=3).eval()
+    model = AVClassifier({"video": LinearBackbone()}, num_classes=3).eval()
     x = torch.randn(4, 5, 2, 1, 2, 2)
     with torch.no_grad():
         expected = torch.stack([model({"video": x[:, k]}).softmax(1) for k in range(5)], 1).mean(1)
@@ -133,7 +123,7 @@ def test_finetuner_tests_on_the_softmax_mean_unless_asked_for_features() -> None
     for mode in ("softmax_mean", "feature_mean"):
         torch.manual_seed(0)
         cfg = finetune_preset("xkd-esc50", modalities=("video",), clip_aggregation=mode)
-        module = FineTuner(AVClassifier({"video": Plain()}, 3), cfg, num_classes=3).eval()
+        module = FineTuner(AVClassifier({"video": LinearBackbone()}, 3), cfg, num_classes=3).eval()
         batch = next(iter(_loader(8, clips=3)))
         with torch.no_grad():
             module.validation_step(batch, 0)
@@ -161,7 +151,7 @@ def test_every_preset_builds_on_the_engine_at_full_scale(name: str, tmp_path: Pa
     assert to_dict(run)["finetune"]["source"] == cfg.source
     trainer = build_trainer(tcfg, tmp_path, run)
     assert trainer.max_epochs == cfg.epochs
-    model = AVClassifier({m: Plain() for m in cfg.modalities}, 527, cfg.dropout, head=cfg.head,
+    model = AVClassifier({m: LinearBackbone() for m in cfg.modalities}, 527, cfg.dropout, head=cfg.head,
                          masking=masking_groups(cfg))
     FineTuner(model, cfg, 527, recipe_mix(cfg))
     groups = layer_decay_groups(model, cfg.lr, cfg.weight_decay, cfg.layer_decay, dict(cfg.modality_lr_scale))
@@ -197,4 +187,4 @@ def test_a_registered_token_head_gets_each_backbones_tokens(monkeypatch: pytest.
     assert logits.shape == (2, 3) and seen["video"] == (2, 1 + 8, 16)
     assert model.clip_scores({"video": torch.randn(2, 3, 3, 4, 16, 16)}, multilabel=False).shape == (2, 3)
     with pytest.raises(ValueError, match="unknown fine-tuning head"):
-        AVClassifier({"video": Plain()}, 3, head="nope")
+        AVClassifier({"video": LinearBackbone()}, 3, head="nope")

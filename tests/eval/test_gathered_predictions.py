@@ -18,7 +18,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
-from torch import nn
+from linear_backbone import LinearBackbone  # tests/eval is on sys.path (rootdir-relative test imports)
 from torch.utils.data import DataLoader
 
 from xmodal.eval.finetune import AVClassifier, FineTuner
@@ -28,17 +28,6 @@ from xmodal.eval.selection import score_predictions
 
 WORLD, N, C = 2, 11, 6
 SHARDS = ([0, 1, 2, 3, 4, 5], [6, 7, 8, 9, 10, 0])  # rank 1 padded with a repeat of sample 0
-
-
-class Flat(nn.Module):
-    embed_dim = 4
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.proj = nn.Linear(4, 4)
-
-    def features(self, x: torch.Tensor) -> torch.Tensor:
-        return self.proj(x.flatten(1))
 
 
 def _problem() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -53,7 +42,7 @@ def _problem() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
 def _finetuner() -> tuple[FineTuner, torch.Tensor, torch.Tensor]:
     """A fixed classifier and inputs; labels: rank 0's samples right, rank 1's own samples wrong."""
     torch.manual_seed(0)
-    module = FineTuner(AVClassifier({"video": Flat()}, C), finetune_preset("xkd-ucf101"), num_classes=C)
+    module = FineTuner(AVClassifier({"video": LinearBackbone(4, 4)}, C), finetune_preset("xkd-ucf101"), num_classes=C)
     x = torch.randn(N, 4, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         pred = module.model({"video": x}).argmax(1)
